@@ -1,0 +1,1 @@
+//! Infrastructure definitions: typed environment config, rendering, static validation, diffs and graphs.

@@ -1,0 +1,3 @@
+//! The `check-errors` function (being built).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The `import-csv` function (being built).
+
+fn main() {}

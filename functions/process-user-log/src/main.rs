@@ -1,0 +1,3 @@
+//! The `process-user-log` function (being built).
+
+fn main() {}

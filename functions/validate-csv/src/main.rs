@@ -1,0 +1,3 @@
+//! The `validate-csv` function (being built).
+
+fn main() {}

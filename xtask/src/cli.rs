@@ -1,0 +1,196 @@
+//! The command line of `cargo xtask`, defined in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Build, check, deploy and run the userlog import pipeline.")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Validate a CSV file as the `validate-csv` function would. Exit 0 valid, 1 invalid, 2 could not run.
+    ValidateCsv(ValidateCsvArgs),
+    /// Import a CSV file into a database with the bulk path (the code of the `import-csv` task).
+    Import(ImportArgs),
+    /// Run the SQL migrations against a database, optionally into a schema of its own.
+    Migrate(MigrateArgs),
+    /// Local stand-ins for this checkout: a throwaway PostgreSQL cluster.
+    Local(LocalArgs),
+    /// Start everything locally, import the samples and show what happened.
+    Demo(DemoArgs),
+    /// Benchmarks that compare against a physical anchor in the same run.
+    Bench(BenchArgs),
+    /// Render every template for one environment.
+    Render(RenderArgs),
+    /// Check the rendered definitions statically (ASL, IAM coverage, EventBridge, alarms, cfn-lint).
+    Validate(ValidateArgs),
+    /// Show what changes between two revisions of the rendered definitions, per resource.
+    Diff(DiffArgs),
+    /// Draw the state machine and the architecture as Mermaid diagrams.
+    Graph(GraphArgs),
+    /// Run every test, after installing the tools they need (the README's test command).
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateCsvArgs {
+    /// The CSV file to check.
+    pub(crate) file: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Reject files larger than this many bytes (default 100 MiB).
+    #[arg(long)]
+    pub(crate) max_bytes: Option<u64>,
+    /// Read the file in this encoding instead of detecting it (`utf-8` or `shift_jis`).
+    #[arg(long)]
+    pub(crate) encoding: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The CSV file to import.
+    pub(crate) file: PathBuf,
+    /// The database to import into.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: String,
+    /// The PostgreSQL schema that holds the tables (default `public`).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// The time the file's counts are as of (RFC 3339). Defaults to the file's modification time.
+    #[arg(long)]
+    pub(crate) as_of: Option<String>,
+    /// Read the file in this encoding instead of detecting it (`utf-8` or `shift_jis`).
+    #[arg(long)]
+    pub(crate) encoding: Option<String>,
+    /// Reject files larger than this many bytes (default 100 MiB).
+    #[arg(long)]
+    pub(crate) max_bytes: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The database to migrate. Defaults to the local cluster of this checkout.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// Migrate into this schema (created when missing), as pull-request previews do.
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    #[command(subcommand)]
+    pub(crate) action: LocalAction,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LocalAction {
+    /// Start the local stand-ins (idempotent).
+    Up,
+    /// Stop them.
+    Down,
+    /// Say what runs where.
+    Status,
+    /// Print `export` lines that point tools at the local stand-ins.
+    Env,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Bench {
+    /// Import N generated rows and compare with psql's `\copy` plus one merge.
+    Import {
+        /// How many rows the generated file has.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// The environment: `local`, `staging`, `production` or `preview-pr-<N>`.
+    #[arg(long)]
+    pub(crate) env: String,
+    /// Where the rendered documents go.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Fail when the committed rendered output is stale instead of writing it.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// Check only this environment (default: every environment).
+    #[arg(long)]
+    pub(crate) env: Option<String>,
+    /// Skip cfn-lint (the other checks still run).
+    #[arg(long)]
+    pub(crate) no_cfn_lint: bool,
+    /// Print findings as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The environment to render on both sides.
+    #[arg(long)]
+    pub(crate) env: String,
+    /// The git revision to compare the working tree against.
+    #[arg(long)]
+    pub(crate) against: String,
+    /// Print the difference as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GraphArgs {
+    /// Which diagram: `state-machine`, `architecture` or `all`.
+    #[arg(long, default_value = "all")]
+    pub(crate) what: String,
+    /// Write the diagrams into the docs instead of printing them.
+    #[arg(long)]
+    pub(crate) write: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    pub(crate) cargo_args: Vec<String>,
+}

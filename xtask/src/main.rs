@@ -1,0 +1,85 @@
+//! `cargo xtask`: builds, checks, deploys and runs the pipeline. Each subcommand lives in its own module.
+
+mod cli;
+mod local;
+mod migrate;
+mod validate_csv;
+mod import;
+mod demo;
+mod bench;
+mod render;
+mod validate;
+mod diff;
+mod graph;
+mod test;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::ValidateCsv(args) => validate_csv::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Migrate(args) => migrate::run(&args),
+        Command::Local(args) => local::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Render(args) => render::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Test(args) => test::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reading options from the command line's `--encoding` and `--max-bytes`.
+fn read_options(
+    encoding: Option<&str>,
+    max_bytes: Option<u64>,
+) -> anyhow::Result<userlog_domain::reader::ReadOptions> {
+    use userlog_domain::EncodingChoice;
+    let encoding = match encoding {
+        Some(name) => EncodingChoice::Exactly(name.parse()?),
+        None => EncodingChoice::Detect,
+    };
+    let mut options = userlog_domain::reader::ReadOptions { encoding, ..Default::default() };
+    if let Some(max_bytes) = max_bytes {
+        options.max_bytes = max_bytes;
+    }
+    Ok(options)
+}
+
+/// A connection pool to `url`, with tables looked up in `schema` when one is given.
+async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<sqlx::PgPool> {
+    use anyhow::Context as _;
+    let mut options: sqlx::postgres::PgConnectOptions =
+        url.parse().context("the database URL is not a PostgreSQL URL")?;
+    if let Some(schema) = schema {
+        options = options.options([("search_path", schema)]);
+    }
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .context("cannot connect to the database")
+}
+
+/// Logs go to stderr so that stdout stays clean for `--json` output.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XTASK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
