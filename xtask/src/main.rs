@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
     };
+    bench::record_peak_rss();
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -65,21 +66,13 @@ fn read_options(
 /// A connection pool to `url`, with tables looked up in `schema` when one is given.
 async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<sqlx::PgPool> {
     use anyhow::Context as _;
-    let mut options: sqlx::postgres::PgConnectOptions =
-        url.parse().context("the database URL is not a PostgreSQL URL")?;
-    if let Some(schema) = schema {
-        options = options.options([("search_path", schema)]);
-    }
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .context("cannot connect to the database")
+    let schema = schema.map(userlog_db::migrate::SchemaName::parse).transpose()?;
+    userlog_db::migrate::connect_pool(url, schema.as_ref(), 4).await.context("cannot connect to the database")
 }
 
 /// Logs go to stderr so that stdout stays clean for `--json` output.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XTASK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -217,17 +217,11 @@ where
 
     progress.step("merging");
     let inserted = merge_new(&mut tx, import_id, request.as_of).await?;
-    let updated = merge_existing(&mut tx, import_id, request.as_of).await?;
-    let (skipped_older,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM import_rows r JOIN user_statistics s ON s.user_id = r.user_id WHERE s.import_id <> $1",
-    )
-    .bind(import_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::from)?;
-    summary.applied = inserted + updated;
-    summary.skipped_older = skipped_older as u64;
-    summary.unchanged = produced.rows_total - row_error_count - summary.applied - summary.skipped_older;
+    let (touched, changed) = merge_existing(&mut tx, import_id, request.as_of).await?;
+    summary.applied = inserted + changed;
+    summary.unchanged = touched - changed;
+    // Every other row of a known user belongs to a user whose counts come from a newer file.
+    summary.skipped_older = produced.rows_total - row_error_count - inserted - touched;
     summary.status =
         if row_error_count == 0 { ImportStatus::Succeeded } else { ImportStatus::SucceededWithErrors };
 
@@ -437,8 +431,9 @@ async fn merge_new(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>
 
 /// Sets the counts of users whose statistics come from an older file, with an audit change for
 /// each user whose counts actually differ. Rows of newer files are locked out by the stamp.
-async fn merge_existing(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<u64, DbError> {
-    let result = sqlx::query(
+/// Returns how many users it stamped, and how many of those changed.
+async fn merge_existing(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<(u64, u64), DbError> {
+    let (touched, changed): (i64, i64) = sqlx::query_as(
         "WITH current AS (
              SELECT s.user_id, s.login_count, s.post_count
              FROM user_statistics s JOIN import_rows r ON r.user_id = s.user_id
@@ -457,15 +452,19 @@ async fn merge_existing(conn: &mut PgConnection, import_id: i64, as_of: DateTime
              RETURNING s.user_id, r.line, c.login_count AS old_login, c.post_count AS old_post,
                        r.login_count AS new_login, r.post_count AS new_post
          )
-         INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
-         SELECT $1, user_id, line, old_login, new_login, old_post, new_post
-         FROM updated WHERE (old_login, old_post) IS DISTINCT FROM (new_login, new_post)",
+         , audited AS (
+             INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
+             SELECT $1, user_id, line, old_login, new_login, old_post, new_post
+             FROM updated WHERE (old_login, old_post) IS DISTINCT FROM (new_login, new_post)
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM audited)",
     )
     .bind(import_id)
     .bind(as_of)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(result.rows_affected())
+    Ok((touched as u64, changed as u64))
 }
 
 /// Remembers in the ledger that a file was refused (its data transaction rolled back).

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -138,7 +136,10 @@ impl fmt::Display for SchemaName {
 
 /// Connection options for `url` whose sessions look tables up in `schema` only (through the
 /// `search_path` startup option); `None` keeps the server's default search path.
-pub fn connect_options(url: &str, schema: Option<&SchemaName>) -> Result<PgConnectOptions, sqlx::Error> {
+pub fn connect_options(
+    url: &str,
+    schema: Option<&SchemaName>,
+) -> Result<PgConnectOptions, sqlx::Error> {
     let options: PgConnectOptions = url.parse()?;
     Ok(match schema {
         Some(schema) => options.options([("search_path", schema.quoted())]),
@@ -278,7 +279,9 @@ pub async fn run<'a>(
     match target.into() {
         MigrationTarget::Url(url) => {
             let options = connect_options(url, schema).map_err(MigrateError::Connect)?;
-            let mut connection = PgConnection::connect_with(&options).await.map_err(MigrateError::Connect)?;
+            let mut connection = PgConnection::connect_with(&options)
+                .await
+                .map_err(MigrateError::Connect)?;
             let report = run_on(&mut connection, schema).await;
             // Closing also releases the migration lock should a failed run have left it held.
             let _ = connection.close().await;
@@ -292,7 +295,10 @@ pub async fn run<'a>(
     }
 }
 
-async fn run_on(connection: &mut PgConnection, schema: Option<&SchemaName>) -> Result<MigrationReport, MigrateError> {
+async fn run_on(
+    connection: &mut PgConnection,
+    schema: Option<&SchemaName>,
+) -> Result<MigrationReport, MigrateError> {
     // The migrator takes the same per-database advisory lock; holding it across the whole run
     // (it is reentrant) keeps the before-and-after history reads consistent with what this run did.
     connection.lock().await?;
@@ -313,7 +319,10 @@ async fn migrate_locked(
             source,
         };
         connection
-            .execute(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted())))
+            .execute(AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                schema.quoted()
+            )))
             .await
             .map_err(schema_error)?;
         sqlx::query("SELECT set_config('search_path', $1, false)")
@@ -323,7 +332,11 @@ async fn migrate_locked(
             .map_err(schema_error)?;
     }
     let before = applied_versions(connection).await?;
-    run_migrator(connection).await?;
+    // `Migrator::run` is generic over `Acquire`, which makes an `async fn` awaiting it fail to
+    // prove `Send` ("implementation of `Acquire` is not general enough") and so keeps callers from
+    // spawning `run`; `run_direct` is the same code on a plain connection, kept public by sqlx
+    // for this reason.
+    MIGRATOR.run_direct(None, connection, false).await?;
     let after = applied_versions(connection).await?;
     let current_schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
         .fetch_one(&mut *connection)
@@ -341,15 +354,6 @@ async fn migrate_locked(
     })
 }
 
-/// `MIGRATOR.run` on one connection, boxed with a concrete lifetime: awaiting it directly in an
-/// `async fn` makes the caller's future fail to prove `Send` ("implementation of `Acquire` is not
-/// general enough"), which would keep callers from spawning [`run`].
-fn run_migrator(
-    connection: &mut PgConnection,
-) -> Pin<Box<dyn Future<Output = Result<(), sqlx::migrate::MigrateError>> + Send + '_>> {
-    Box::pin(MIGRATOR.run(connection))
-}
-
 /// The versions recorded as applied in the history table of the current schema.
 async fn applied_versions(connection: &mut PgConnection) -> Result<BTreeSet<i64>, MigrateError> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
@@ -360,11 +364,12 @@ async fn applied_versions(connection: &mut PgConnection) -> Result<BTreeSet<i64>
     if !exists {
         return Ok(BTreeSet::new());
     }
-    let versions: Vec<i64> =
-        sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {HISTORY_TABLE} WHERE success")))
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(MigrateError::History)?;
+    let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM {HISTORY_TABLE} WHERE success"
+    )))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(MigrateError::History)?;
     Ok(versions.into_iter().collect())
 }
 
@@ -386,37 +391,62 @@ mod tests {
     fn ordinary_and_preview_names_are_accepted() {
         check("public", &expect![[r#"ok public quoted "public""#]]);
         check("pr_7", &expect![[r#"ok pr_7 quoted "pr_7""#]]);
-        check("_staging2", &expect![[r#"ok _staging2 quoted "_staging2""#]]);
-        check(&"a".repeat(63), &expect![[r#"ok aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa quoted "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa""#]]);
+        check(
+            "_staging2",
+            &expect![[r#"ok _staging2 quoted "_staging2""#]],
+        );
+        check(
+            &"a".repeat(63),
+            &expect![[
+                r#"ok aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa quoted "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa""#
+            ]],
+        );
     }
 
     #[test]
     fn anything_else_is_rejected() {
         check(
             "pr_7; DROP TABLE x",
-            &expect![[r#"rejected: the schema name "pr_7; DROP TABLE x" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#]],
+            &expect![[
+                r#"rejected: the schema name "pr_7; DROP TABLE x" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#
+            ]],
         );
         check(
             "Public",
-            &expect![[r#"rejected: the schema name "Public" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#]],
+            &expect![[
+                r#"rejected: the schema name "Public" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#
+            ]],
         );
         check("", &expect![[r#"rejected: the schema name is empty"#]]);
         check(
             &"a".repeat(64),
-            &expect![[r#"rejected: the schema name "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is longer than 63 bytes"#]],
+            &expect![[
+                r#"rejected: the schema name "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is longer than 63 bytes"#
+            ]],
         );
         check(
             "7pr",
-            &expect![[r#"rejected: the schema name "7pr" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#]],
+            &expect![[
+                r#"rejected: the schema name "7pr" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#
+            ]],
         );
         check(
             "pr\"7",
-            &expect![[r#"rejected: the schema name "pr\"7" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#]],
+            &expect![[
+                r#"rejected: the schema name "pr\"7" may hold only lower-case ASCII letters, digits and `_`, and may not start with a digit (previews use `pr_<number>`)"#
+            ]],
         );
-        check("pg_catalog", &expect![[r#"rejected: the schema name "pg_catalog" is reserved for PostgreSQL's own schemas"#]]);
+        check(
+            "pg_catalog",
+            &expect![[
+                r#"rejected: the schema name "pg_catalog" is reserved for PostgreSQL's own schemas"#
+            ]],
+        );
         check(
             "information_schema",
-            &expect![[r#"rejected: the schema name "information_schema" is reserved for PostgreSQL's own schemas"#]],
+            &expect![[
+                r#"rejected: the schema name "information_schema" is reserved for PostgreSQL's own schemas"#
+            ]],
         );
     }
 
@@ -425,8 +455,14 @@ mod tests {
         assert_eq!(SchemaName::for_pull_request(7).as_str(), "pr_7");
         assert_eq!(SchemaName::for_pull_request(7).pull_request(), Some(7));
         assert_eq!(SchemaName::public().pull_request(), None);
-        assert_eq!(SchemaName::parse("pr_07").expect("valid").pull_request(), None);
-        assert_eq!(SchemaName::parse("pr_x").expect("valid").pull_request(), None);
+        assert_eq!(
+            SchemaName::parse("pr_07").expect("valid").pull_request(),
+            None
+        );
+        assert_eq!(
+            SchemaName::parse("pr_x").expect("valid").pull_request(),
+            None
+        );
     }
 
     #[test]
@@ -438,8 +474,11 @@ mod tests {
 
     #[test]
     fn the_search_path_option_quotes_the_schema() {
-        let options = connect_options("postgres://u@127.0.0.1:5432/db", Some(&SchemaName::for_pull_request(7)))
-            .expect("a valid URL");
+        let options = connect_options(
+            "postgres://u@127.0.0.1:5432/db",
+            Some(&SchemaName::for_pull_request(7)),
+        )
+        .expect("a valid URL");
         assert_eq!(options.get_options(), Some("-c search_path=\"pr_7\""));
         let plain = connect_options("postgres://u@127.0.0.1:5432/db", None).expect("a valid URL");
         assert_eq!(plain.get_options(), None);
@@ -447,8 +486,10 @@ mod tests {
 
     #[test]
     fn the_embedded_migrations_are_numbered_in_order() {
-        let listed: Vec<String> =
-            migrations().iter().map(|m| format!("{:04} {}", m.version, m.description)).collect();
+        let listed: Vec<String> = migrations()
+            .iter()
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect();
         expect![[r#"
             [
                 "0001 users",

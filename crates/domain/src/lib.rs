@@ -7,6 +7,8 @@ pub mod batch;
 pub mod codes;
 pub mod encoding;
 pub mod reader;
+pub mod records;
+pub mod report;
 pub mod rules;
 mod tokenizer;
 pub mod validate;

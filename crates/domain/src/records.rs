@@ -106,7 +106,11 @@ impl AuditRecord {
 /// The sort key of an audit record. The database keeps microseconds, so the same change read back
 /// by a retried batch gives the same key.
 pub fn audit_sort_key(changed_at: DateTime<Utc>, user_id: &UserId) -> String {
-    format!("{}#{}", changed_at.to_rfc3339_opts(SecondsFormat::Micros, true), user_id)
+    format!(
+        "{}#{}",
+        changed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        user_id
+    )
 }
 
 /// The step of the pipeline an error was found in.
@@ -235,14 +239,22 @@ fn medium() -> Severity {
 
 fn lenient_severity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Severity, D::Error> {
     let name = Option::<String>::deserialize(deserializer)?;
-    Ok(name.as_deref().and_then(parse_severity).unwrap_or(Severity::Medium))
+    Ok(name
+        .as_deref()
+        .and_then(parse_severity)
+        .unwrap_or(Severity::Medium))
 }
 
 /// Reads a severity name, in any case.
 pub fn parse_severity(name: &str) -> Option<Severity> {
-    [Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
-        .into_iter()
-        .find(|s| s.as_str().eq_ignore_ascii_case(name.trim()))
+    [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ]
+    .into_iter()
+    .find(|s| s.as_str().eq_ignore_ascii_case(name.trim()))
 }
 
 /// The deterministic id of an error record: the hex SHA-256 of the execution, the stage, where the
@@ -250,7 +262,13 @@ pub fn parse_severity(name: &str) -> Option<Severity> {
 /// separates errors that would otherwise share all of these (empty when none can).
 ///
 /// Each part is length-prefixed, so no two different inputs hash alike.
-pub fn error_id(execution_name: &str, stage: &ProcessingStage, locator: &str, error_type: &str, detail: &str) -> String {
+pub fn error_id(
+    execution_name: &str,
+    stage: &ProcessingStage,
+    locator: &str,
+    error_type: &str,
+    detail: &str,
+) -> String {
     let mut hasher = Sha256::new();
     for part in [execution_name, stage.as_str(), locator, error_type, detail] {
         hasher.update((part.len() as u64).to_be_bytes());
@@ -260,9 +278,22 @@ pub fn error_id(execution_name: &str, stage: &ProcessingStage, locator: &str, er
 }
 
 impl ErrorRecord {
-    fn build(source: &ErrorSource, code: ErrorCode, message: &str, record_data: RecordData, locator: &str, detail: &str) -> ErrorRecord {
+    fn build(
+        source: &ErrorSource,
+        code: ErrorCode,
+        message: &str,
+        record_data: RecordData,
+        locator: &str,
+        detail: &str,
+    ) -> ErrorRecord {
         ErrorRecord {
-            error_id: error_id(&source.execution_name, &source.stage, locator, code.as_str(), detail),
+            error_id: error_id(
+                &source.execution_name,
+                &source.stage,
+                locator,
+                code.as_str(),
+                detail,
+            ),
             timestamp: source.at.to_rfc3339_opts(SecondsFormat::Millis, true),
             execution_name: source.execution_name.clone(),
             error_type: code.as_str().to_owned(),
@@ -285,8 +316,19 @@ impl ErrorRecord {
             Some(column) => format!("line:{}:column:{column}", problem.line),
             None => format!("line:{}", problem.line),
         };
-        let data = RecordData { line: Some(problem.line), user_id: None, column: problem.column };
-        ErrorRecord::build(source, problem.code, &problem.message, data, &locator, &problem.message)
+        let data = RecordData {
+            line: Some(problem.line),
+            user_id: None,
+            column: problem.column,
+        };
+        ErrorRecord::build(
+            source,
+            problem.code,
+            &problem.message,
+            data,
+            &locator,
+            &problem.message,
+        )
     }
 
     /// The record of a row that could not be applied.
@@ -296,18 +338,34 @@ impl ErrorRecord {
             (None, Some(user_id)) => format!("user:{user_id}"),
             (None, None) => "file".to_owned(),
         };
-        let data = RecordData { line: error.line, user_id: error.user_id.as_ref().map(|u| u.as_str().to_owned()), column: None };
+        let data = RecordData {
+            line: error.line,
+            user_id: error.user_id.as_ref().map(|u| u.as_str().to_owned()),
+            column: None,
+        };
         ErrorRecord::build(source, error.code, &error.message, data, &locator, "")
     }
 
     /// The record of a failure of a whole step (a task, a batch, the check itself). One such
     /// record per execution, stage and code.
     pub fn failure(source: &ErrorSource, code: ErrorCode, message: &str) -> ErrorRecord {
-        ErrorRecord::build(source, code, message, RecordData::default(), "execution", "")
+        ErrorRecord::build(
+            source,
+            code,
+            message,
+            RecordData::default(),
+            "execution",
+            "",
+        )
     }
 
     /// Stands in for a stored item that could not be read, so that it is still counted and shown.
-    pub fn unreadable(execution_name: &str, error_id: Option<&str>, timestamp: Option<&str>, reason: &str) -> ErrorRecord {
+    pub fn unreadable(
+        execution_name: &str,
+        error_id: Option<&str>,
+        timestamp: Option<&str>,
+        reason: &str,
+    ) -> ErrorRecord {
         ErrorRecord {
             error_id: error_id.unwrap_or_default().to_owned(),
             timestamp: timestamp.unwrap_or_default().to_owned(),
@@ -349,7 +407,10 @@ mod tests {
     }
 
     fn counts(login: i32, post: i32) -> Counts {
-        Counts { login_count: Count::new(login).unwrap(), post_count: Count::new(post).unwrap() }
+        Counts {
+            login_count: Count::new(login).unwrap(),
+            post_count: Count::new(post).unwrap(),
+        }
     }
 
     fn source(stage: ProcessingStage) -> ErrorSource {
@@ -370,20 +431,32 @@ mod tests {
     #[test]
     fn ttl_is_days_after_in_epoch_seconds() {
         assert_eq!(ttl_after(at("1970-01-01T00:00:00Z"), 1), 86_400);
-        assert_eq!(ttl_after(at("2026-01-01T00:00:00Z"), 180) - at("2026-01-01T00:00:00Z").timestamp(), 180 * 86_400);
+        assert_eq!(
+            ttl_after(at("2026-01-01T00:00:00Z"), 180) - at("2026-01-01T00:00:00Z").timestamp(),
+            180 * 86_400
+        );
     }
 
     #[test]
     fn audit_record_of_an_update() {
         let context = AuditContext {
             execution_name: "exec-1".into(),
-            execution_arn: Some("arn:aws:states:ap-northeast-1:000000000000:execution:import:exec-1".into()),
+            execution_arn: Some(
+                "arn:aws:states:ap-northeast-1:000000000000:execution:import:exec-1".into(),
+            ),
             import_id: 7,
             as_of: at("2026-01-01T00:00:00Z"),
         };
         let user = UserId::parse("U00001").unwrap();
         let changed_at = at("2026-01-02T03:04:05.123456789Z");
-        let record = AuditRecord::statistics_update(&context, &user, Some(2), Some(counts(10, 3)), counts(12, 4), changed_at);
+        let record = AuditRecord::statistics_update(
+            &context,
+            &user,
+            Some(2),
+            Some(counts(10, 3)),
+            counts(12, 4),
+            changed_at,
+        );
         check(
             &record,
             expect![[r#"
@@ -400,7 +473,7 @@ mod tests {
                   "importId": 7,
                   "line": 2,
                   "asOf": "2026-01-01T00:00:00Z",
-                  "ttl": 1782961445,
+                  "ttl": 1782875045,
                   "executionArn": "arn:aws:states:ap-northeast-1:000000000000:execution:import:exec-1"
                 }"#]],
         );
@@ -408,9 +481,21 @@ mod tests {
 
     #[test]
     fn audit_record_of_a_new_user_has_no_old_counts() {
-        let context = AuditContext { execution_name: "e".into(), execution_arn: None, import_id: 1, as_of: at("2026-01-01T00:00:00Z") };
+        let context = AuditContext {
+            execution_name: "e".into(),
+            execution_arn: None,
+            import_id: 1,
+            as_of: at("2026-01-01T00:00:00Z"),
+        };
         let user = UserId::parse("U2").unwrap();
-        let record = AuditRecord::statistics_update(&context, &user, None, None, counts(1, 2), at("2026-01-02T00:00:00Z"));
+        let record = AuditRecord::statistics_update(
+            &context,
+            &user,
+            None,
+            None,
+            counts(1, 2),
+            at("2026-01-02T00:00:00Z"),
+        );
         check(
             &record,
             expect![[r#"
@@ -427,7 +512,8 @@ mod tests {
                   "ttl": 1782864000
                 }"#]],
         );
-        let back: AuditRecord = serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        let back: AuditRecord =
+            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
         assert_eq!(back, record);
     }
 
@@ -443,7 +529,7 @@ mod tests {
             &ErrorRecord::from_row_error(&source(ProcessingStage::Apply), &error),
             expect![[r#"
                 {
-                  "errorId": "45e0a8d2cfc3a3c5d5d9d8b1f65a2e5e8d0ed3dbc61a1e20e0f7b1ab7ee0c2d9",
+                  "errorId": "819d31c2d96681ccaafe5a017ce8d51fc4067cfa201c66aa4ac254be88488e91",
                   "timestamp": "2026-01-02T03:04:05.678Z",
                   "executionName": "exec-1",
                   "errorType": "UserNotFound",
@@ -455,7 +541,7 @@ mod tests {
                   },
                   "processingStage": "apply",
                   "retryCount": 1,
-                  "ttl": 1782961445,
+                  "ttl": 1782875045,
                   "importId": 7
                 }"#]],
         );
@@ -463,16 +549,35 @@ mod tests {
 
     #[test]
     fn error_record_of_a_problem_and_of_a_failure() {
-        let problem = Problem::new(3, Some(2), ErrorCode::BadCount, "login_count: `x` is not a whole number");
+        let problem = Problem::new(
+            3,
+            Some(2),
+            ErrorCode::BadCount,
+            "login_count: `x` is not a whole number",
+        );
         let record = ErrorRecord::from_problem(&source(ProcessingStage::Validate), &problem);
-        assert_eq!((record.severity, record.record_data.line, record.record_data.column), (Severity::High, Some(3), Some(2)));
-        let failure = ErrorRecord::failure(&source(ProcessingStage::Bulk), ErrorCode::ImportFailed, "the task stopped");
-        assert_eq!((failure.severity, failure.record_data.clone()), (Severity::Critical, RecordData::default()));
+        assert_eq!(
+            (
+                record.severity,
+                record.record_data.line,
+                record.record_data.column
+            ),
+            (Severity::High, Some(3), Some(2))
+        );
+        let failure = ErrorRecord::failure(
+            &source(ProcessingStage::Bulk),
+            ErrorCode::ImportFailed,
+            "the task stopped",
+        );
+        assert_eq!(
+            (failure.severity, failure.record_data.clone()),
+            (Severity::Critical, RecordData::default())
+        );
         check(
             &failure,
             expect![[r#"
                 {
-                  "errorId": "placeholder",
+                  "errorId": "147bd5e10aaed14d05f015e7627a31319e266e93f964120f76e087b42b5ffdd0",
                   "timestamp": "2026-01-02T03:04:05.678Z",
                   "executionName": "exec-1",
                   "errorType": "ImportFailed",
@@ -481,7 +586,7 @@ mod tests {
                   "recordData": {},
                   "processingStage": "bulk",
                   "retryCount": 1,
-                  "ttl": 1782961445,
+                  "ttl": 1782875045,
                   "importId": 7
                 }"#]],
         );
@@ -490,21 +595,51 @@ mod tests {
     #[test]
     fn ids_are_stable_across_retries_and_separate_distinct_errors() {
         let first = source(ProcessingStage::Apply);
-        let retried = ErrorSource { retry_count: 2, ..first.clone() };
-        let error = RowError { line: Some(5), user_id: None, code: ErrorCode::UserNotFound, message: "m".into() };
+        let retried = ErrorSource {
+            retry_count: 2,
+            ..first.clone()
+        };
+        let error = RowError {
+            line: Some(5),
+            user_id: None,
+            code: ErrorCode::UserNotFound,
+            message: "m".into(),
+        };
         let a = ErrorRecord::from_row_error(&first, &error);
         let b = ErrorRecord::from_row_error(&retried, &error);
         assert_eq!((&a.error_id, &a.timestamp), (&b.error_id, &b.timestamp));
 
-        let other_line = RowError { line: Some(6), ..error.clone() };
-        assert_ne!(ErrorRecord::from_row_error(&first, &other_line).error_id, a.error_id);
-        let other_stage = ErrorSource { stage: ProcessingStage::Bulk, ..first.clone() };
-        assert_ne!(ErrorRecord::from_row_error(&other_stage, &error).error_id, a.error_id);
+        let other_line = RowError {
+            line: Some(6),
+            ..error.clone()
+        };
+        assert_ne!(
+            ErrorRecord::from_row_error(&first, &other_line).error_id,
+            a.error_id
+        );
+        let other_stage = ErrorSource {
+            stage: ProcessingStage::Bulk,
+            ..first.clone()
+        };
+        assert_ne!(
+            ErrorRecord::from_row_error(&other_stage, &error).error_id,
+            a.error_id
+        );
 
         // Two header problems on the same line, with no column and the same code.
         let validate = source(ProcessingStage::Validate);
-        let missing_login = Problem::new(1, None, ErrorCode::MissingColumn, "the header has no `login_count` column");
-        let missing_post = Problem::new(1, None, ErrorCode::MissingColumn, "the header has no `post_count` column");
+        let missing_login = Problem::new(
+            1,
+            None,
+            ErrorCode::MissingColumn,
+            "the header has no `login_count` column",
+        );
+        let missing_post = Problem::new(
+            1,
+            None,
+            ErrorCode::MissingColumn,
+            "the header has no `post_count` column",
+        );
         assert_ne!(
             ErrorRecord::from_problem(&validate, &missing_login).error_id,
             ErrorRecord::from_problem(&validate, &missing_post).error_id
@@ -525,18 +660,36 @@ mod tests {
         });
         let record: ErrorRecord = serde_json::from_value(item).unwrap();
         assert_eq!(record.severity, Severity::Critical);
-        assert_eq!(record.processing_stage, ProcessingStage::Other("distributed-map".into()));
+        assert_eq!(
+            record.processing_stage,
+            ProcessingStage::Other("distributed-map".into())
+        );
         assert_eq!(record.code(), None);
-        assert_eq!(record.record_data, RecordData { line: Some(4), user_id: Some("U1".into()), column: None });
+        assert_eq!(
+            record.record_data,
+            RecordData {
+                line: Some(4),
+                user_id: Some("U1".into()),
+                column: None
+            }
+        );
 
         let bare = serde_json::json!({
             "errorId": "y", "timestamp": "t", "executionName": "e", "errorType": "UserNotFound", "processingStage": "apply"
         });
         let record: ErrorRecord = serde_json::from_value(bare).unwrap();
-        assert_eq!((record.severity, record.retry_count, record.is_row_error()), (Severity::Medium, 0, true));
+        assert_eq!(
+            (record.severity, record.retry_count, record.is_row_error()),
+            (Severity::Medium, 0, true)
+        );
         let unknown = serde_json::json!({
             "errorId": "z", "timestamp": "t", "executionName": "e", "errorType": "X", "severity": "SEVERE", "processingStage": "map"
         });
-        assert_eq!(serde_json::from_value::<ErrorRecord>(unknown).unwrap().severity, Severity::Medium);
+        assert_eq!(
+            serde_json::from_value::<ErrorRecord>(unknown)
+                .unwrap()
+                .severity,
+            Severity::Medium
+        );
     }
 }

@@ -1,1 +1,20 @@
 //! Infrastructure definitions: typed environment config, rendering, static validation, diffs and graphs.
+//!
+//! Everything here is a pure function of the source templates (`templates/`) and an environment's
+//! parameters, except [`tools`], which installs and runs the Python tools the checks use.
+
+pub mod asl;
+pub mod cfn;
+pub mod env;
+pub mod error;
+pub mod functions;
+pub mod iam;
+pub mod jsonpath;
+pub mod render;
+pub mod subst;
+pub mod templates;
+
+pub use env::{EnvironmentConfig, EnvironmentName};
+pub use error::InfraError;
+pub use render::{Rendered, render, render_environment};
+pub use templates::Templates;

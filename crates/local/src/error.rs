@@ -175,5 +175,9 @@ fn display_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "nowhere".to_owned();
     }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -25,7 +25,8 @@ impl LocalDir {
         if let Some(dir) = std::env::var_os(LOCAL_DIR_ENV).filter(|v| !v.is_empty()) {
             return Ok(Self::new(absolute(Path::new(&dir))?));
         }
-        let current = std::env::current_dir().map_err(LocalError::io("read", "the current directory"))?;
+        let current =
+            std::env::current_dir().map_err(LocalError::io("read", "the current directory"))?;
         let mut starts = vec![current.clone()];
         if let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
             starts.push(PathBuf::from(manifest_dir));
@@ -75,8 +76,12 @@ mod tests {
     #[test]
     fn workspace_manifests_are_recognised_by_their_table_header() {
         assert!(is_workspace_manifest("[workspace]\nmembers = [\"a\"]\n"));
-        assert!(is_workspace_manifest("[package]\nname = \"x\"\n\n  [workspace]  # the root\n"));
-        assert!(!is_workspace_manifest("[workspace.package]\nversion = \"1\"\n"));
+        assert!(is_workspace_manifest(
+            "[package]\nname = \"x\"\n\n  [workspace]  # the root\n"
+        ));
+        assert!(!is_workspace_manifest(
+            "[workspace.package]\nversion = \"1\"\n"
+        ));
         assert!(!is_workspace_manifest("[package]\nworkspace = \"../..\"\n"));
         assert!(!is_workspace_manifest("# [workspace]\n[package]\n"));
     }
@@ -84,7 +89,8 @@ mod tests {
     #[test]
     fn this_crate_lies_inside_the_workspace() {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = find_workspace_root(manifest_dir).expect("the workspace root is above this crate");
+        let root =
+            find_workspace_root(manifest_dir).expect("the workspace root is above this crate");
         assert!(manifest_dir.starts_with(&root));
         assert!(root.join("crates").is_dir());
     }

@@ -7,7 +7,7 @@
 //! runs a background program needs (record its pid, wait until its port answers, stop it).
 //!
 //! ```no_run
-//! use userlog_local::{LocalStack, Service};
+//! use userlog_local::LocalStack;
 //!
 //! let stack = LocalStack::discover()?;
 //! let report = stack.postgres.up(&mut |step| eprintln!("{step}"))?;
@@ -28,6 +28,6 @@ pub use crate::layout::{LOCAL_DIR_ENV, LocalDir};
 pub use crate::postgres::Postgres;
 pub use crate::privileges::RunAs;
 pub use crate::stack::{
-    Action, EnvVar, LocalStack, Progress, Service, ServiceReport, ServiceState, ServiceStatus, StackReport,
-    StackStatus, render_exports, render_report, render_status,
+    Action, EnvVar, LocalStack, Progress, Service, ServiceReport, ServiceState, ServiceStatus,
+    StackReport, StackStatus, render_exports, render_report, render_status,
 };

@@ -47,7 +47,10 @@ mod tests {
     fn a_held_lock_excludes_others_until_dropped() {
         let dir = std::env::temp_dir().join(format!("userlog-local-lock-{}", std::process::id()));
         let held = StateLock::acquire(&dir).expect("take the lock");
-        let other = File::options().write(true).open(held.path()).expect("open the lock file");
+        let other = File::options()
+            .write(true)
+            .open(held.path())
+            .expect("open the lock file");
         assert!(matches!(other.try_lock(), Err(TryLockError::WouldBlock)));
         drop(held);
         other.try_lock().expect("free after drop");

@@ -122,11 +122,14 @@ impl RunAs {
         if let Some(blocking) = first_unsearchable_ancestor(dir, user) {
             return Err(unreachable(Some(blocking)));
         }
-        std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid)).map_err(LocalError::io("change the owner of", dir))?;
+        std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
+            .map_err(LocalError::io("change the owner of", dir))?;
         // The walk above reads permission bits only; ask the system, which also knows about
         // supplementary groups and access control lists.
         let check = run_checked(
-            self.command(Path::new("test"), Path::new("/")).arg("-x").arg(dir),
+            self.command(Path::new("test"), Path::new("/"))
+                .arg("-x")
+                .arg(dir),
             "",
         );
         if check.is_err() {
@@ -152,14 +155,17 @@ impl RunAs {
     pub fn take_file(&self, path: &Path) -> Result<(), LocalError> {
         match self {
             Self::CurrentUser => Ok(()),
-            Self::OtherUser { user, .. } => std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))
-                .map_err(LocalError::io("change the owner of", path)),
+            Self::OtherUser { user, .. } => {
+                std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))
+                    .map_err(LocalError::io("change the owner of", path))
+            }
         }
     }
 }
 
 fn chown_tree(path: &Path, user: &SystemUser) -> Result<(), LocalError> {
-    std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid)).map_err(LocalError::io("change the owner of", path))?;
+    std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))
+        .map_err(LocalError::io("change the owner of", path))?;
     let metadata = std::fs::symlink_metadata(path).map_err(LocalError::io("inspect", path))?;
     if metadata.is_dir() {
         for entry in std::fs::read_dir(path).map_err(LocalError::io("list", path))? {
@@ -176,7 +182,8 @@ fn first_unsearchable_ancestor(dir: &Path, user: &SystemUser) -> Option<PathBuf>
     let ancestors: Vec<&Path> = dir.ancestors().skip(1).collect();
     ancestors.into_iter().rev().find_map(|ancestor| {
         let metadata = std::fs::metadata(ancestor).ok()?;
-        (!may_search(metadata.mode(), metadata.uid(), metadata.gid(), user)).then(|| ancestor.to_path_buf())
+        (!may_search(metadata.mode(), metadata.uid(), metadata.gid(), user))
+            .then(|| ancestor.to_path_buf())
     })
 }
 
@@ -199,13 +206,19 @@ pub fn effective_uid() -> Result<u32, LocalError> {
     {
         return Ok(uid);
     }
-    let output = run_checked(Command::new("id").arg("-u"), "`id` is part of coreutils; install it")?;
-    String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|_| LocalError::CommandFailed {
-        command: "id -u".to_owned(),
-        status: "unexpected output".to_owned(),
-        output: String::from_utf8_lossy(&output.stdout).into_owned(),
-        hint: "expected a number".to_owned(),
-    })
+    let output = run_checked(
+        Command::new("id").arg("-u"),
+        "`id` is part of coreutils; install it",
+    )?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| LocalError::CommandFailed {
+            command: "id -u".to_owned(),
+            status: "unexpected output".to_owned(),
+            output: String::from_utf8_lossy(&output.stdout).into_owned(),
+            hint: "expected a number".to_owned(),
+        })
 }
 
 /// The effective uid from the `Uid:` line of `/proc/<pid>/status` (real, effective, saved, file system).
@@ -227,7 +240,10 @@ pub fn lookup_user(name: &str) -> Option<SystemUser> {
         Some(text) => text,
         None => std::fs::read_to_string("/etc/passwd").ok()?,
     };
-    passwd.lines().filter_map(parse_passwd_line).find(|user| user.name == name)
+    passwd
+        .lines()
+        .filter_map(parse_passwd_line)
+        .find(|user| user.name == name)
 }
 
 /// Parses one `name:password:uid:gid:gecos:home:shell` line.
@@ -254,7 +270,9 @@ mod tests {
     #[test]
     fn passwd_lines_give_name_and_ids() {
         assert_eq!(
-            parse_passwd_line("postgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash"),
+            parse_passwd_line(
+                "postgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash"
+            ),
             Some(SystemUser {
                 name: "postgres".to_owned(),
                 uid: 101,
@@ -308,6 +326,9 @@ mod tests {
             tool: PrivilegeDropTool::Runuser(PathBuf::from("runuser")),
         };
         let command = runuser.command(Path::new("initdb"), Path::new("/"));
-        assert_eq!(crate::process::render_command(&command), "runuser -u postgres -- initdb");
+        assert_eq!(
+            crate::process::render_command(&command),
+            "runuser -u postgres -- initdb"
+        );
     }
 }

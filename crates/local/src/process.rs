@@ -66,7 +66,9 @@ pub fn tail_lines(text: &str, n: usize) -> String {
 /// The full path of an executable found in `PATH`.
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
 }
 
 /// Whether `path` is a file with an execute bit set.
@@ -156,7 +158,9 @@ pub fn process_info(pid: u32) -> Option<ProcStat> {
     }
     let proc_root = Path::new("/proc");
     if proc_root.join("self").exists() {
-        let stat = parse_proc_stat(&std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?)?;
+        let stat = parse_proc_stat(
+            &std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?,
+        )?;
         return (!matches!(stat.state, 'Z' | 'X')).then_some(stat);
     }
     // Without /proc (macOS), `kill -0` tells whether the process exists; its name stays unknown.
@@ -186,7 +190,9 @@ pub fn process_runs(pid: u32, name: &str) -> bool {
 /// Sends `signal` (e.g. `TERM`, `KILL`) to a process with the `kill` program.
 pub fn send_signal(pid: u32, signal: &str) -> Result<(), LocalError> {
     run_checked(
-        Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()),
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string()),
         "the process may belong to another user; stop it by hand",
     )
     .map(drop)
@@ -243,7 +249,9 @@ impl BackgroundProcess {
             .append(true)
             .open(&self.log_file)
             .map_err(LocalError::io("open the log file", &self.log_file))?;
-        let log_err = log.try_clone().map_err(LocalError::io("open the log file", &self.log_file))?;
+        let log_err = log
+            .try_clone()
+            .map_err(LocalError::io("open the log file", &self.log_file))?;
         let mut command = self.run_as.command(&self.program, &self.current_dir);
         command
             .args(&self.args)
@@ -268,7 +276,8 @@ pub fn write_file_atomically(path: &Path, contents: &[u8]) -> Result<(), LocalEr
     temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let mut file = File::create(&temporary).map_err(LocalError::io("create", &temporary))?;
-    file.write_all(contents).map_err(LocalError::io("write", &temporary))?;
+    file.write_all(contents)
+        .map_err(LocalError::io("write", &temporary))?;
     drop(file);
     std::fs::rename(&temporary, path).map_err(LocalError::io("replace", path))
 }
@@ -318,21 +327,34 @@ mod tests {
         let port = listener.local_addr().expect("its address").port();
         assert!(!loopback_port_is_free(port));
         assert!(loopback_port_answers(port));
-        wait_until_port_answers("the test listener", port, Duration::from_secs(5), Path::new("-"), || true)
-            .expect("the port answers");
+        wait_until_port_answers(
+            "the test listener",
+            port,
+            Duration::from_secs(5),
+            Path::new("-"),
+            || true,
+        )
+        .expect("the port answers");
     }
 
     #[test]
     fn waiting_stops_when_the_process_has_gone() {
         let port = free_loopback_port().expect("a free port");
-        let error = wait_until_port_answers("nothing", port, Duration::from_secs(60), Path::new("-"), || false)
-            .expect_err("nothing listens");
+        let error = wait_until_port_answers(
+            "nothing",
+            port,
+            Duration::from_secs(60),
+            Path::new("-"),
+            || false,
+        )
+        .expect_err("nothing listens");
         assert!(matches!(error, LocalError::ExitedEarly { .. }), "{error:?}");
     }
 
     #[test]
     fn a_background_process_is_recorded_and_stopped() {
-        let dir = std::env::temp_dir().join(format!("userlog-local-process-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("userlog-local-process-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the test directory");
         let sleep = find_in_path("sleep").expect("`sleep` is installed");
         let background = BackgroundProcess {
@@ -355,9 +377,18 @@ mod tests {
 
     #[test]
     fn failed_commands_carry_their_output_and_hint() {
-        let error = run_checked(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]), "try again")
-            .expect_err("the command fails");
-        let LocalError::CommandFailed { command, output, hint, .. } = error else {
+        let error = run_checked(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            "try again",
+        )
+        .expect_err("the command fails");
+        let LocalError::CommandFailed {
+            command,
+            output,
+            hint,
+            ..
+        } = error
+        else {
             panic!("unexpected error {error:?}");
         };
         assert_eq!(command, "sh -c echo out; echo err >&2; exit 3");

@@ -199,7 +199,11 @@ impl LocalStack {
 
     /// What runs where.
     pub fn status(&self) -> Result<StackStatus, LocalError> {
-        let services = self.services().into_iter().map(Service::status).collect::<Result<_, _>>()?;
+        let services = self
+            .services()
+            .into_iter()
+            .map(Service::status)
+            .collect::<Result<_, _>>()?;
         Ok(StackStatus {
             local_dir: self.dir.path().to_path_buf(),
             services,
@@ -245,7 +249,10 @@ fn render_service(out: &mut String, headline: &str, status: &ServiceStatus) {
     let _ = write!(out, "{}: {headline}", status.name);
     let running = [
         status.pid.map(|pid| format!("pid {pid}")),
-        status.address.as_ref().map(|address| format!("on {address}")),
+        status
+            .address
+            .as_ref()
+            .map(|address| format!("on {address}")),
     ];
     let running: Vec<String> = running.into_iter().flatten().collect();
     if !running.is_empty() {
@@ -258,7 +265,12 @@ fn render_service(out: &mut String, headline: &str, status: &ServiceStatus) {
     }
     rows.push(("state", status.state_dir.display().to_string()));
     rows.push(("log", status.log_file.display().to_string()));
-    rows.extend(status.details.iter().map(|(key, value)| (key.as_str(), value.clone())));
+    rows.extend(
+        status
+            .details
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.clone())),
+    );
     if let Some(note) = &status.note {
         rows.push(("note", note.clone()));
     }
@@ -270,15 +282,18 @@ fn render_service(out: &mut String, headline: &str, status: &ServiceStatus) {
 
 /// `export NAME=value` lines for a POSIX shell (`eval "$(cargo xtask local env)"`).
 pub fn render_exports(vars: &[EnvVar]) -> String {
-    vars.iter().map(|var| format!("export {}={}\n", var.name, shell_quote(&var.value))).collect()
+    vars.iter()
+        .map(|var| format!("export {}={}\n", var.name, shell_quote(&var.value)))
+        .collect()
 }
 
 /// Quotes a value for a POSIX shell when it holds anything but plainly safe characters.
 fn shell_quote(value: &str) -> String {
     let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '@' | '.' | '_' | '-' | '+' | '=' | ','));
+        && value.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '/' | ':' | '@' | '.' | '_' | '-' | '+' | '=' | ',')
+        });
     if plain {
         value.to_owned()
     } else {
@@ -302,7 +317,10 @@ mod tests {
             state_dir: PathBuf::from("/repo/.local/postgres"),
             log_file: PathBuf::from("/repo/.local/postgres/postgres.log"),
             details: BTreeMap::from([
-                ("data_dir".to_owned(), "/repo/.local/postgres/data".to_owned()),
+                (
+                    "data_dir".to_owned(),
+                    "/repo/.local/postgres/data".to_owned(),
+                ),
                 ("run_as".to_owned(), "postgres".to_owned()),
             ]),
             note: None,

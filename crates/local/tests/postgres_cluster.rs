@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use userlog_local::{Action, LocalDir, LocalStack, Service, ServiceState, render_exports};
+use userlog_local::{Action, LocalDir, LocalStack, ServiceState, render_exports};
 
 /// A local stack in a fresh temporary directory; stops its cluster and removes the directory
 /// when dropped, also when an assertion fails.
@@ -15,7 +15,8 @@ struct TemporaryStack {
 
 impl TemporaryStack {
     fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("userlog-local-{label}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("userlog-local-{label}-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).expect("remove a leftover test directory");
         }
@@ -39,25 +40,54 @@ fn up_is_idempotent_and_status_after_down_says_stopped() {
     let postgres = &temporary.stack.postgres;
     let mut steps = Vec::new();
 
-    let first = postgres.up(&mut |step| steps.push(step.to_owned())).expect("first up");
+    let first = postgres
+        .up(&mut |step| steps.push(step.to_owned()))
+        .expect("first up");
     assert_eq!(first.action, Action::Initialized);
     assert_eq!(first.status.state, ServiceState::Running);
-    assert!(steps.iter().any(|step| step.starts_with("Creating a PostgreSQL")), "{steps:?}");
-    let url = first.status.url.clone().expect("a running cluster has a URL");
-    let port = url.rsplit(':').next().and_then(|rest| rest.split('/').next()).expect("a port");
+    assert!(
+        steps
+            .iter()
+            .any(|step| step.starts_with("Creating a PostgreSQL")),
+        "{steps:?}"
+    );
+    let url = first
+        .status
+        .url
+        .clone()
+        .expect("a running cluster has a URL");
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .expect("a port");
     assert_eq!(url, format!("postgres://userlog@127.0.0.1:{port}/userlog"));
 
-    let state = postgres.read_state().expect("readable state").expect("state written");
+    let state = postgres
+        .read_state()
+        .expect("readable state")
+        .expect("state written");
     assert_eq!(state.pid, first.status.pid);
     assert_eq!(state.url, url);
 
     // The application database exists and takes queries over TCP.
     let psql = state.bin_dir.join("psql");
     let output = Command::new(&psql)
-        .args(["-X", "-A", "-t", "-w", &url, "-c", "SELECT current_database() || ' ' || current_user"])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-w",
+            &url,
+            "-c",
+            "SELECT current_database() || ' ' || current_user",
+        ])
         .output()
         .expect("run psql");
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "userlog userlog");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "userlog userlog"
+    );
 
     let second = postgres.up(&mut |_| {}).expect("second up");
     assert_eq!(second.action, Action::AlreadyRunning);
@@ -75,7 +105,10 @@ fn up_is_idempotent_and_status_after_down_says_stopped() {
     assert_eq!(status.services[0].state, ServiceState::Stopped);
     assert_eq!(status.services[0].pid, None);
     assert_eq!(status.services[0].note, None);
-    assert!(temporary.stack.env().is_err(), "a stopped cluster has no URL");
+    assert!(
+        temporary.stack.env().is_err(),
+        "a stopped cluster has no URL"
+    );
 
     let again = postgres.down(&mut |_| {}).expect("second down");
     assert_eq!(again.action, Action::AlreadyStopped);
@@ -100,7 +133,13 @@ fn a_cluster_whose_process_has_gone_is_restarted() {
     }
     let status = postgres.status().expect("status");
     assert_eq!(status.state, ServiceState::Stopped);
-    assert!(status.note.as_deref().is_some_and(|note| note.contains("has gone")), "{status:?}");
+    assert!(
+        status
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("has gone")),
+        "{status:?}"
+    );
 
     let second = postgres.up(&mut |_| {}).expect("up after the crash");
     assert_eq!(second.action, Action::Restarted);
@@ -124,8 +163,25 @@ fn concurrent_ups_create_the_cluster_once() {
         let handles: Vec<_> = (0..3)
             .map(|_| scope.spawn(|| temporary.stack.postgres.up(&mut |_| {}).expect("up").action))
             .collect();
-        handles.into_iter().map(|handle| handle.join().expect("no panic")).collect()
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("no panic"))
+            .collect()
     });
-    assert_eq!(actions.iter().filter(|action| **action == Action::Initialized).count(), 1, "{actions:?}");
-    assert_eq!(actions.iter().filter(|action| **action == Action::AlreadyRunning).count(), 2, "{actions:?}");
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == Action::Initialized)
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == Action::AlreadyRunning)
+            .count(),
+        2,
+        "{actions:?}"
+    );
 }

@@ -25,7 +25,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::OnceCell;
 use userlog_db::migrate::{self, MigrateError};
-use userlog_local::{LocalError, LocalStack, Service};
+use userlog_local::{LocalError, LocalStack};
 
 /// The environment variable naming an existing server to create test databases on.
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
@@ -41,7 +41,9 @@ const NAME_PREFIX: &str = "test_";
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
     /// The local cluster could not be started.
-    #[error("could not start the local PostgreSQL cluster (or set DATABASE_URL to use another server)")]
+    #[error(
+        "could not start the local PostgreSQL cluster (or set DATABASE_URL to use another server)"
+    )]
     Local(#[from] LocalError),
     /// Starting the local cluster panicked or was cancelled.
     #[error("starting the local PostgreSQL cluster did not finish")]
@@ -53,7 +55,9 @@ pub enum TestkitError {
     #[error("the migrations failed on the test database")]
     Migrate(#[from] MigrateError),
     /// `DATABASE_URL` is not a URL with a host part.
-    #[error("the database URL {0:?} is not of the form postgres://[user@]host[:port][/database][?options]")]
+    #[error(
+        "the database URL {0:?} is not of the form postgres://[user@]host[:port][/database][?options]"
+    )]
     InvalidUrl(String),
 }
 
@@ -110,12 +114,19 @@ pub async fn fresh_database() -> Result<TestDatabase, TestkitError> {
 /// A new database without any tables.
 pub async fn empty_database() -> Result<TestDatabase, TestkitError> {
     let maintenance_url = MAINTENANCE_URL.get_or_try_init(find_server).await?;
-    let name = database_name(std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), random_suffix());
+    let name = database_name(
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        random_suffix(),
+    );
     let mut connection = PgConnection::connect(maintenance_url).await?;
-    connection.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
+    connection
+        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await?;
     connection.close().await?;
 
-    let url = with_database(maintenance_url, &name).ok_or_else(|| TestkitError::InvalidUrl(maintenance_url.clone()))?;
+    let url = with_database(maintenance_url, &name)
+        .ok_or_else(|| TestkitError::InvalidUrl(maintenance_url.clone()))?;
     let pool = migrate::connect_pool(&url, None, POOL_SIZE).await?;
     Ok(TestDatabase {
         name,
@@ -132,10 +143,14 @@ pub async fn maintenance_url() -> Result<String, TestkitError> {
 }
 
 async fn find_server() -> Result<String, TestkitError> {
-    if let Some(url) = std::env::var(DATABASE_URL_ENV).ok().filter(|url| !url.is_empty()) {
+    if let Some(url) = std::env::var(DATABASE_URL_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
         return Ok(url);
     }
-    let report = tokio::task::spawn_blocking(|| LocalStack::discover()?.postgres.up(&mut |_| {})).await??;
+    let report =
+        tokio::task::spawn_blocking(|| LocalStack::discover()?.postgres.up(&mut |_| {})).await??;
     let maintenance_url = report.status.url.ok_or_else(|| {
         TestkitError::Local(LocalError::NotRunning {
             service: "PostgreSQL cluster".to_owned(),
@@ -150,12 +165,14 @@ async fn find_server() -> Result<String, TestkitError> {
 /// local cluster, where every creator ran on this machine; on a shared server a pid says nothing.
 async fn drop_databases_of_ended_processes(maintenance_url: &str) -> Result<(), sqlx::Error> {
     let mut connection = PgConnection::connect(maintenance_url).await?;
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-        .bind(NAME_PREFIX)
-        .fetch_all(&mut connection)
-        .await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(NAME_PREFIX)
+            .fetch_all(&mut connection)
+            .await?;
     for name in names {
-        let ended = creator_pid(&name).is_some_and(|pid| !userlog_local::process::process_is_alive(pid));
+        let ended =
+            creator_pid(&name).is_some_and(|pid| !userlog_local::process::process_is_alive(pid));
         if ended {
             // Another process may be tidying the same database at this moment.
             let _ = drop_database(&mut connection, &name).await;
@@ -167,7 +184,9 @@ async fn drop_databases_of_ended_processes(maintenance_url: &str) -> Result<(), 
 async fn drop_database(connection: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
     let quoted = name.replace('"', "\"\"");
     connection
-        .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)")))
+        .execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"
+        )))
         .await
         .map(drop)
 }
@@ -243,7 +262,9 @@ mod tests {
         );
         check_url(
             "postgresql://u@h/postgres?sslmode=disable&options=-c%20x%3Dy",
-            &expect![[r#"Some("postgresql://u@h/test_1_0_0000000a?sslmode=disable&options=-c%20x%3Dy")"#]],
+            &expect![[
+                r#"Some("postgresql://u@h/test_1_0_0000000a?sslmode=disable&options=-c%20x%3Dy")"#
+            ]],
         );
         check_url(
             "postgres:///userlog?host=/run/postgresql",

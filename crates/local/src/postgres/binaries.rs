@@ -36,7 +36,9 @@ impl PgBinaries {
         let candidates = pg_config_bindir()
             .into_iter()
             .chain(debian_bin_dirs(Path::new(DEBIAN_VERSIONS_DIR)))
-            .chain(find_in_path("initdb").and_then(|initdb| initdb.parent().map(Path::to_path_buf)));
+            .chain(
+                find_in_path("initdb").and_then(|initdb| initdb.parent().map(Path::to_path_buf)),
+            );
         for dir in candidates {
             if missing_program(&dir).is_none() {
                 return Ok(Self { dir });
@@ -81,7 +83,9 @@ impl PgBinaries {
 }
 
 fn missing_program(dir: &Path) -> Option<&'static str> {
-    REQUIRED.into_iter().find(|name| !is_executable(&dir.join(name)))
+    REQUIRED
+        .into_iter()
+        .find(|name| !is_executable(&dir.join(name)))
 }
 
 fn pg_config_bindir() -> Option<PathBuf> {
@@ -95,8 +99,13 @@ fn debian_bin_dirs(versions_dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(versions_dir) else {
         return Vec::new();
     };
-    let names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
-    newest_first(&names).into_iter().map(|name| versions_dir.join(name).join("bin")).collect()
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    newest_first(&names)
+        .into_iter()
+        .map(|name| versions_dir.join(name).join("bin"))
+        .collect()
 }
 
 /// Version directory names sorted newest first by their numbers (`16` before `9.6`); names that
@@ -118,7 +127,9 @@ pub fn newest_first(names: &[String]) -> Vec<String> {
 pub fn parse_major_version(version_output: &str) -> Option<String> {
     let rest = version_output.split("(PostgreSQL)").nth(1)?;
     let version = rest.split_whitespace().next()?;
-    let mut numbers = version.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut numbers = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let major: u32 = numbers.next()?.parse().ok()?;
     if major >= 10 {
         Some(major.to_string())
@@ -133,7 +144,9 @@ mod tests {
 
     #[test]
     fn versions_sort_numerically_newest_first() {
-        let names: Vec<String> = ["9.6", "15", "16", "README", "13"].map(String::from).to_vec();
+        let names: Vec<String> = ["9.6", "15", "16", "README", "13"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(newest_first(&names), ["16", "15", "13", "9.6"]);
     }
 
@@ -143,8 +156,14 @@ mod tests {
             parse_major_version("pg_ctl (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n").as_deref(),
             Some("15")
         );
-        assert_eq!(parse_major_version("pg_ctl (PostgreSQL) 17beta2\n").as_deref(), Some("17"));
-        assert_eq!(parse_major_version("pg_ctl (PostgreSQL) 9.6.24\n").as_deref(), Some("9.6"));
+        assert_eq!(
+            parse_major_version("pg_ctl (PostgreSQL) 17beta2\n").as_deref(),
+            Some("17")
+        );
+        assert_eq!(
+            parse_major_version("pg_ctl (PostgreSQL) 9.6.24\n").as_deref(),
+            Some("9.6")
+        );
         assert_eq!(parse_major_version("something else"), None);
     }
 }

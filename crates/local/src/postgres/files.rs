@@ -75,7 +75,10 @@ fn quote_setting(value: &str) -> String {
 
 /// `postgresql.conf` with [`INCLUDE_LINE`] appended, or `None` when it already has it.
 pub fn with_include_line(postgresql_conf: &str) -> Option<String> {
-    if postgresql_conf.lines().any(|line| line.trim() == INCLUDE_LINE) {
+    if postgresql_conf
+        .lines()
+        .any(|line| line.trim() == INCLUDE_LINE)
+    {
         return None;
     }
     let mut text = postgresql_conf.to_owned();
@@ -105,7 +108,10 @@ pub fn parse_postmaster_pid(text: &str) -> Option<PostmasterPid> {
     Some(PostmasterPid {
         pid: lines.first()?.trim().parse().ok()?,
         port: lines.get(3)?.trim().parse().ok()?,
-        status: lines.get(7).map(|s| s.trim().to_owned()).unwrap_or_default(),
+        status: lines
+            .get(7)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
     })
 }
 
@@ -190,8 +196,14 @@ mod tests {
             socket_dir_for(Path::new("/repo/.local/postgres"), 5432),
             Some(PathBuf::from("/repo/.local/postgres"))
         );
-        assert_eq!(socket_dir_for(Path::new("/Users/a b/repo/.local/postgres"), 5432), None);
-        assert_eq!(socket_dir_for(Path::new("/repo,x/.local/postgres"), 5432), None);
+        assert_eq!(
+            socket_dir_for(Path::new("/Users/a b/repo/.local/postgres"), 5432),
+            None
+        );
+        assert_eq!(
+            socket_dir_for(Path::new("/repo,x/.local/postgres"), 5432),
+            None
+        );
         let long = format!("/{}", "d".repeat(100));
         assert_eq!(socket_dir_for(Path::new(&long), 5432), None);
     }
@@ -222,6 +234,9 @@ mod tests {
 
     #[test]
     fn the_url_names_the_application_database() {
-        assert_eq!(database_url(54321), "postgres://userlog@127.0.0.1:54321/userlog");
+        assert_eq!(
+            database_url(54321),
+            "postgres://userlog@127.0.0.1:54321/userlog"
+        );
     }
 }

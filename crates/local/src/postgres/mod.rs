@@ -14,15 +14,15 @@ use crate::error::LocalError;
 use crate::lock::StateLock;
 use crate::privileges::RunAs;
 use crate::process::{
-    free_loopback_port, loopback_port_answers, loopback_port_is_free, process_runs, run_checked, tail_lines,
-    wait_until_port_answers, write_file_atomically,
+    free_loopback_port, loopback_port_answers, loopback_port_is_free, process_runs, run_checked,
+    tail_lines, wait_until_port_answers, write_file_atomically,
 };
 use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceState, ServiceStatus};
 
-use self::binaries::PgBinaries;
+pub use self::binaries::PgBinaries;
 use self::files::{
-    DATABASE, LISTEN_ADDRESS, PostgresState, PostmasterPid, SETTINGS_FILE, ServerSettings, USER, database_url,
-    parse_postmaster_pid, render_server_settings, socket_dir_for, with_include_line,
+    DATABASE, LISTEN_ADDRESS, PostgresState, PostmasterPid, SETTINGS_FILE, ServerSettings, USER,
+    database_url, parse_postmaster_pid, render_server_settings, socket_dir_for, with_include_line,
 };
 
 /// The program name of a PostgreSQL server process.
@@ -46,7 +46,9 @@ impl Postgres {
 
     /// The cluster whose state lives in `state_dir`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        Self { dir: state_dir.into() }
+        Self {
+            dir: state_dir.into(),
+        }
     }
 
     /// The state directory.
@@ -149,9 +151,13 @@ impl Postgres {
 
         if let Some(server) = self.running_server() {
             if !loopback_port_answers(server.port) {
-                wait_until_port_answers("PostgreSQL", server.port, ANSWER_TIMEOUT, &self.log_file(), || {
-                    process_runs(server.pid, SERVER_PROCESS)
-                })
+                wait_until_port_answers(
+                    "PostgreSQL",
+                    server.port,
+                    ANSWER_TIMEOUT,
+                    &self.log_file(),
+                    || process_runs(server.pid, SERVER_PROCESS),
+                )
                 .map_err(|_| LocalError::Unresponsive {
                     service: "PostgreSQL".to_owned(),
                     pid: server.pid,
@@ -188,10 +194,12 @@ impl Postgres {
         let run_as = RunAs::for_server()?;
         progress(&format!("Stopping PostgreSQL (pid {}) ...", server.pid));
         let mut command = run_as.command(&binaries.program("pg_ctl"), &self.dir);
-        command
-            .arg("--pgdata")
-            .arg(self.data_dir())
-            .args(["--mode=fast", "--wait", &format!("--timeout={PG_CTL_TIMEOUT_SECONDS}"), "stop"]);
+        command.arg("--pgdata").arg(self.data_dir()).args([
+            "--mode=fast",
+            "--wait",
+            &format!("--timeout={PG_CTL_TIMEOUT_SECONDS}"),
+            "stop",
+        ]);
         run_checked(
             &mut command,
             &format!("see {} for what the server said", self.log_file().display()),
@@ -206,7 +214,8 @@ impl Postgres {
         let staging = self.dir.join("data.initdb");
         for leftover in [&staging, &self.data_dir()] {
             if leftover.exists() {
-                std::fs::remove_dir_all(leftover).map_err(LocalError::io("remove the unfinished", leftover))?;
+                std::fs::remove_dir_all(leftover)
+                    .map_err(LocalError::io("remove the unfinished", leftover))?;
             }
         }
         let mut command = run_as.command(&binaries.program("initdb"), &self.dir);
@@ -217,14 +226,18 @@ impl Postgres {
             "--locale=C",
             "--no-sync",
         ]);
-        run_checked(&mut command, "initdb could not create the cluster; the output above says why")?;
+        run_checked(
+            &mut command,
+            "initdb could not create the cluster; the output above says why",
+        )?;
 
         let conf = staging.join("postgresql.conf");
         let text = std::fs::read_to_string(&conf).map_err(LocalError::io("read", &conf))?;
         if let Some(text) = with_include_line(&text) {
             std::fs::write(&conf, text).map_err(LocalError::io("write", &conf))?;
         }
-        std::fs::rename(&staging, self.data_dir()).map_err(LocalError::io("move the new cluster to", self.data_dir()))
+        std::fs::rename(&staging, self.data_dir())
+            .map_err(LocalError::io("move the new cluster to", self.data_dir()))
     }
 
     /// Starts the server on the preferred port when it is free, else on a free one, trying again
@@ -239,30 +252,41 @@ impl Postgres {
         let log_file = self.log_file();
         let mut last_error = None;
         for attempt in 0..START_ATTEMPTS {
-            let port = match preferred_port.filter(|port| attempt == 0 && loopback_port_is_free(*port)) {
-                Some(port) => port,
-                None => free_loopback_port()?,
-            };
+            let port =
+                match preferred_port.filter(|port| attempt == 0 && loopback_port_is_free(*port)) {
+                    Some(port) => port,
+                    None => free_loopback_port()?,
+                };
             self.write_settings(run_as, port)?;
             let log_offset = self.prepare_log(run_as)?;
-            progress(&format!("Starting PostgreSQL on {LISTEN_ADDRESS}:{port} ..."));
+            progress(&format!(
+                "Starting PostgreSQL on {LISTEN_ADDRESS}:{port} ..."
+            ));
             let mut command = run_as.command(&binaries.program("pg_ctl"), &self.dir);
-            command.arg("--pgdata").arg(self.data_dir()).arg("--log").arg(&log_file).args([
-                "--wait",
-                &format!("--timeout={PG_CTL_TIMEOUT_SECONDS}"),
-                "start",
-            ]);
+            command
+                .arg("--pgdata")
+                .arg(self.data_dir())
+                .arg("--log")
+                .arg(&log_file)
+                .args([
+                    "--wait",
+                    &format!("--timeout={PG_CTL_TIMEOUT_SECONDS}"),
+                    "start",
+                ]);
             let result = run_checked(&mut command, "");
             let new_log = read_from(&log_file, log_offset);
             match result {
                 Ok(_) => {
-                    return self.running_server().ok_or_else(|| LocalError::StartFailed {
-                        log_file: log_file.clone(),
-                        log_tail: tail_lines(&new_log, 20),
-                    });
+                    return self
+                        .running_server()
+                        .ok_or_else(|| LocalError::StartFailed {
+                            log_file: log_file.clone(),
+                            log_tail: tail_lines(&new_log, 20),
+                        });
                 }
                 Err(error) => {
-                    let port_taken = new_log.contains("could not bind") || new_log.contains("already in use");
+                    let port_taken =
+                        new_log.contains("could not bind") || new_log.contains("already in use");
                     let log_tail = if new_log.trim().is_empty() {
                         error.to_string()
                     } else {
@@ -290,7 +314,8 @@ impl Postgres {
             socket_dir: socket_dir_for(&self.dir, port),
         };
         let path = self.data_dir().join(SETTINGS_FILE);
-        std::fs::write(&path, render_server_settings(&settings)).map_err(LocalError::io("write", &path))?;
+        std::fs::write(&path, render_server_settings(&settings))
+            .map_err(LocalError::io("write", &path))?;
         run_as.take_file(&path)
     }
 
@@ -302,7 +327,10 @@ impl Postgres {
             .append(true)
             .open(&path)
             .map_err(LocalError::io("open", &path))?;
-        let length = file.metadata().map_err(LocalError::io("inspect", &path))?.len();
+        let length = file
+            .metadata()
+            .map_err(LocalError::io("inspect", &path))?
+            .len();
         run_as.take_file(&path)?;
         Ok(length)
     }
@@ -336,14 +364,38 @@ impl Postgres {
             let mut command = Command::new(binaries.program("psql"));
             command
                 .current_dir(&self.dir)
-                .args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-h", LISTEN_ADDRESS])
-                .args(["-p", &port.to_string(), "-U", USER, "-d", "postgres", "-c", sql]);
+                .args([
+                    "-X",
+                    "-A",
+                    "-t",
+                    "-q",
+                    "-w",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-h",
+                    LISTEN_ADDRESS,
+                ])
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    USER,
+                    "-d",
+                    "postgres",
+                    "-c",
+                    sql,
+                ]);
             run_checked(
                 &mut command,
-                &format!("the server runs but does not take commands; see {}", self.log_file().display()),
+                &format!(
+                    "the server runs but does not take commands; see {}",
+                    self.log_file().display()
+                ),
             )
         };
-        let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?;
+        let exists = psql(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
+        ))?;
         if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
             psql(&format!("CREATE DATABASE {DATABASE}"))?;
         }
@@ -408,17 +460,18 @@ impl Postgres {
     }
 }
 
-impl Service for Postgres {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn up(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
+/// The lifecycle; the same operations are reachable through [`Service`] for code that handles
+/// every service alike.
+impl Postgres {
+    /// Starts the cluster unless it already runs and answers (creating it on first use); takes
+    /// the state directory's lock, so concurrent callers do not both create it.
+    pub fn up(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
         let _lock = StateLock::acquire(&self.dir)?;
         self.up_locked(progress)
     }
 
-    fn down(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
+    /// Stops the cluster if it runs (`pg_ctl stop -m fast`).
+    pub fn down(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
         if !self.dir.exists() {
             return self.report(Action::AlreadyStopped);
         }
@@ -426,9 +479,11 @@ impl Service for Postgres {
         self.down_locked(progress)
     }
 
-    fn status(&self) -> Result<ServiceStatus, LocalError> {
+    /// What runs where, without changing anything.
+    pub fn status(&self) -> Result<ServiceStatus, LocalError> {
         let recorded = self.read_state()?;
-        let mut details = BTreeMap::from([("data_dir".to_owned(), self.data_dir().display().to_string())]);
+        let mut details =
+            BTreeMap::from([("data_dir".to_owned(), self.data_dir().display().to_string())]);
         if let Some(state) = &recorded {
             details.insert("bin_dir".to_owned(), state.bin_dir.display().to_string());
             details.insert("version".to_owned(), state.version.clone());
@@ -453,7 +508,10 @@ impl Service for Postgres {
             status.address = Some(format!("{LISTEN_ADDRESS}:{}", server.port));
             status.url = Some(database_url(server.port));
             if !loopback_port_answers(server.port) {
-                status.note = Some(format!("the server does not answer on its port (status `{}`)", server.status));
+                status.note = Some(format!(
+                    "the server does not answer on its port (status `{}`)",
+                    server.status
+                ));
             }
         } else if self.is_initialized() {
             status.state = ServiceState::Stopped;
@@ -466,7 +524,8 @@ impl Service for Postgres {
         Ok(status)
     }
 
-    fn env(&self) -> Result<Vec<EnvVar>, LocalError> {
+    /// `DATABASE_URL` of the running cluster.
+    pub fn env(&self) -> Result<Vec<EnvVar>, LocalError> {
         Ok(vec![EnvVar {
             name: "DATABASE_URL".to_owned(),
             value: self.database_url()?,
@@ -474,9 +533,33 @@ impl Service for Postgres {
     }
 }
 
+impl Service for Postgres {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn up(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
+        Postgres::up(self, progress)
+    }
+
+    fn down(&self, progress: Progress<'_>) -> Result<ServiceReport, LocalError> {
+        Postgres::down(self, progress)
+    }
+
+    fn status(&self) -> Result<ServiceStatus, LocalError> {
+        Postgres::status(self)
+    }
+
+    fn env(&self) -> Result<Vec<EnvVar>, LocalError> {
+        Postgres::env(self)
+    }
+}
+
 /// The part of a file after `offset`, lossily decoded; empty when unreadable.
 fn read_from(path: &Path, offset: u64) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }

@@ -1,0 +1,179 @@
+//! The database URL every function needs: `DATABASE_URL` as given (local runs), or built from the
+//! Secrets Manager secret named by `DATABASE_SECRET_ARN` (the JSON of an RDS secret: `host`,
+//! `port`, `username`, `password`, `dbname`).
+//!
+//! Secrets that Aurora manages itself hold only `username` and `password`: the host, port and
+//! database name then come from `DATABASE_HOST`, `DATABASE_PORT` and `DATABASE_NAME`.
+
+use aws_config::SdkConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::AwsError;
+
+/// Reads the database URL from the process environment, fetching the secret when needed.
+pub async fn database_url_from_env(config: &SdkConfig) -> Result<SecretString, AwsError> {
+    let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(url) = lookup("DATABASE_URL") {
+        return Ok(SecretString::from(url));
+    }
+    let Some(arn) = lookup("DATABASE_SECRET_ARN") else {
+        return Err(AwsError::Database(
+            "neither DATABASE_URL nor DATABASE_SECRET_ARN is set".to_owned(),
+        ));
+    };
+    let secret = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .map_err(AwsError::service("Secrets Manager GetSecretValue"))?;
+    let text = secret
+        .secret_string()
+        .ok_or_else(|| AwsError::Database("the database secret has no text".to_owned()))?;
+    database_url_from_secret(text, lookup)
+}
+
+/// The fields of an RDS database secret that make a connection URL.
+#[derive(Deserialize)]
+struct DatabaseSecret {
+    username: String,
+    password: String,
+    host: Option<String>,
+    #[serde(default, deserialize_with = "port")]
+    port: Option<u16>,
+    dbname: Option<String>,
+}
+
+/// Accepts a port as a number or as text, since secrets are written both ways.
+fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<Port>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Port::Number(n)) => Ok(Some(n)),
+        Some(Port::Text(t)) => t.trim().parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Builds a `postgres://` URL from the secret's JSON; `lookup` gives `DATABASE_HOST`,
+/// `DATABASE_PORT` and `DATABASE_NAME` for what the secret lacks. The connection requires TLS.
+pub fn database_url_from_secret(
+    secret_json: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<SecretString, AwsError> {
+    // The serde error could quote the secret: it is not passed on.
+    let secret: DatabaseSecret = serde_json::from_str(secret_json).map_err(|_| {
+        AwsError::Database(
+            "the database secret is not JSON with `username` and `password`".to_owned(),
+        )
+    })?;
+    let host = secret
+        .host
+        .or_else(|| lookup("DATABASE_HOST"))
+        .ok_or_else(|| {
+            AwsError::Database(
+                "the database secret has no `host`, and DATABASE_HOST is not set".to_owned(),
+            )
+        })?;
+    let port = match secret.port {
+        Some(port) => port,
+        None => match lookup("DATABASE_PORT") {
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| AwsError::Database(format!("DATABASE_PORT `{text}` is not a port")))?,
+            None => 5432,
+        },
+    };
+    let dbname = secret
+        .dbname
+        .or_else(|| lookup("DATABASE_NAME"))
+        .unwrap_or_else(|| "postgres".to_owned());
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok(SecretString::from(format!(
+        "postgres://{}:{}@{host}:{port}/{}?sslmode=require",
+        percent_encode(&secret.username),
+        percent_encode(&secret.password),
+        percent_encode(&dbname)
+    )))
+}
+
+/// Percent-encodes everything but the unreserved characters of RFC 3986.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    /// Builds the URL of `secret` with the environment `vars`, or the error's text.
+    fn check(secret: &str, vars: &[(&str, &str)], expected: &str) {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let got = match database_url_from_secret(secret, lookup) {
+            Ok(url) => url.expose_secret().to_owned(),
+            Err(err) => err.to_string(),
+        };
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn urls_from_rds_secrets() {
+        check(
+            r#"{"engine":"postgres","host":"db.cluster-x.ap-northeast-1.rds.amazonaws.com","port":5432,"username":"app","password":"p@ss:w/rd?&","dbname":"userlog"}"#,
+            &[],
+            "postgres://app:p%40ss%3Aw%2Frd%3F%26@db.cluster-x.ap-northeast-1.rds.amazonaws.com:5432/userlog?sslmode=require",
+        );
+        check(
+            r#"{"username":"app","password":"pw"}"#,
+            &[
+                ("DATABASE_HOST", "proxy.example"),
+                ("DATABASE_PORT", "6432"),
+                ("DATABASE_NAME", "userlog"),
+            ],
+            "postgres://app:pw@proxy.example:6432/userlog?sslmode=require",
+        );
+        check(
+            r#"{"username":"app","password":"pw","host":"::1","port":"5433"}"#,
+            &[],
+            "postgres://app:pw@[::1]:5433/postgres?sslmode=require",
+        );
+    }
+
+    #[test]
+    fn unusable_secrets_say_why_without_quoting_them() {
+        check(
+            r#"{"username":"app","password":"pw"}"#,
+            &[],
+            "the database settings are not usable: the database secret has no `host`, and DATABASE_HOST is not set",
+        );
+        check(
+            r#"{"user":"app","password":"hunter2"}"#,
+            &[],
+            "the database settings are not usable: the database secret is not JSON with `username` and `password`",
+        );
+    }
+}
