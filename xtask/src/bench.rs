@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use sqlx::Executor as _;
 use userlog_local::postgres::binaries::PgBinaries;
-use userlog_local::{LocalStack, Service};
+use userlog_local::LocalStack;
 
 use crate::cli::{Bench, BenchArgs};
 

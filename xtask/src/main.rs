@@ -70,6 +70,12 @@ async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<sqlx::PgPool
     userlog_db::migrate::connect_pool(url, schema.as_ref(), 4).await.context("cannot connect to the database")
 }
 
+/// The root of this checkout (the directory of the workspace's `Cargo.toml`).
+fn workspace_root() -> std::path::PathBuf {
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| manifest_dir.to_path_buf())
+}
+
 /// Logs go to stderr so that stdout stays clean for `--json` output.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XTASK_LOG")

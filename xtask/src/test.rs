@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crate::cli::TestArgs;
 
 pub(crate) fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = crate::workspace_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"])

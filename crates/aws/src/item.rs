@@ -127,7 +127,7 @@ mod tests {
     use super::*;
 
     /// Renders an item with its attributes in name order.
-    fn check(item: &Item, expected: Expect) {
+    fn check(item: &Item, expected: &Expect) {
         let mut names: Vec<&String> = item.keys().collect();
         names.sort();
         let text: Vec<String> = names
@@ -164,7 +164,7 @@ mod tests {
         let item = to_item(&record).unwrap();
         check(
             &item,
-            expect![[r#"
+            &expect![[r#"
                 asOf = S("2026-01-01T00:00:00Z")
                 executionName = S("exec")
                 importId = N("4")
@@ -199,7 +199,7 @@ mod tests {
         let item = to_item(&record).unwrap();
         check(
             &item,
-            expect![[r#"
+            &expect![[r#"
                 errorId = S("47dd20a9f9fc12a3a7c9f43f18bb2918a8f449dda503a5baacf3bdf39eaa92e4")
                 errorMessage = S("no user")
                 errorType = S("UserNotFound")

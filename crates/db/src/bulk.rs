@@ -186,16 +186,18 @@ where
     let mut summary = empty_summary(ImportStatus::Rejected, request.as_of);
     summary.import_id = Some(import_id);
     summary.rows_total = produced.rows_total;
-    if produced.problem_count > 0 || produced.encoding.is_none() {
-        summary.problems = produced.problems;
-        return Ok(Outcome::Refused { import_id: Some(import_id), summary });
-    }
 
     progress.step("checking");
     sqlx::query("ANALYZE import_rows").execute(&mut *tx).await.map_err(DbError::from)?;
-    let duplicates = duplicate_problems(&mut tx).await?;
-    if !duplicates.is_empty() {
-        summary.problems = duplicates;
+    // Duplicates are checked among the valid rows even when other rows have problems, so that
+    // one report lists everything that is wrong with the file.
+    let duplicates = if produced.encoding.is_some() { duplicate_problems(&mut tx).await? } else { Vec::new() };
+    if produced.problem_count > 0 || !duplicates.is_empty() || produced.encoding.is_none() {
+        let mut problems = produced.problems;
+        problems.extend(duplicates);
+        problems.sort_by_key(|p| (p.line, p.column));
+        problems.truncate(MAX_LISTED);
+        summary.problems = problems;
         return Ok(Outcome::Refused { import_id: Some(import_id), summary });
     }
     let (row_errors, row_error_count) = missing_users(&mut tx).await?;
@@ -276,11 +278,7 @@ where
         return Err(DbError::from(err).into());
     }
     let produced = produced.map_err(BulkError::Read)?;
-    if produced.problem_count > 0 {
-        copy.abort("the file has problems").await.map_err(DbError::from)?;
-    } else {
-        copy.finish().await.map_err(DbError::from)?;
-    }
+    copy.finish().await.map_err(DbError::from)?;
     Ok(produced)
 }
 
@@ -322,7 +320,7 @@ fn produce<R: Read>(
         };
         produced.rows_total += 1;
         match row {
-            Ok(row) if produced.problem_count == 0 && !receiver_gone => {
+            Ok(row) if !receiver_gone => {
                 use std::io::Write as _;
                 // User ids are `[A-Za-z0-9_-]` and counts are digits: nothing needs escaping.
                 let _ = writeln!(
@@ -349,7 +347,7 @@ fn produce<R: Read>(
     if produced.rows_total == 0 && produced.problem_count == 0 {
         note(&mut produced, Problem::new(1, None, ErrorCode::EmptyFile, "the file has a header but no data rows"));
     }
-    if !chunk.is_empty() && produced.problem_count == 0 && !receiver_gone {
+    if !chunk.is_empty() && !receiver_gone {
         let _ = sender.blocking_send(chunk);
     }
     progress.bytes_read(reader.bytes_read());

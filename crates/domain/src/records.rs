@@ -424,7 +424,7 @@ mod tests {
     }
 
     /// Renders a record as the JSON that is stored.
-    fn check<T: Serialize>(record: &T, expected: Expect) {
+    fn check<T: Serialize>(record: &T, expected: &Expect) {
         expected.assert_eq(&serde_json::to_string_pretty(record).unwrap());
     }
 
@@ -459,7 +459,7 @@ mod tests {
         );
         check(
             &record,
-            expect![[r#"
+            &expect![[r#"
                 {
                   "executionName": "exec-1",
                   "timestamp": "2026-01-02T03:04:05.123456Z#U00001",
@@ -498,7 +498,7 @@ mod tests {
         );
         check(
             &record,
-            expect![[r#"
+            &expect![[r#"
                 {
                   "executionName": "e",
                   "timestamp": "2026-01-02T00:00:00.000000Z#U2",
@@ -527,7 +527,7 @@ mod tests {
         };
         check(
             &ErrorRecord::from_row_error(&source(ProcessingStage::Apply), &error),
-            expect![[r#"
+            &expect![[r#"
                 {
                   "errorId": "819d31c2d96681ccaafe5a017ce8d51fc4067cfa201c66aa4ac254be88488e91",
                   "timestamp": "2026-01-02T03:04:05.678Z",
@@ -575,7 +575,7 @@ mod tests {
         );
         check(
             &failure,
-            expect![[r#"
+            &expect![[r#"
                 {
                   "errorId": "147bd5e10aaed14d05f015e7627a31319e266e93f964120f76e087b42b5ffdd0",
                   "timestamp": "2026-01-02T03:04:05.678Z",

@@ -886,7 +886,7 @@ mod tests {
     }
 
     /// Renders a message as its subject, a blank line and its text.
-    fn check(message: &Message, expected: Expect) {
+    fn check(message: &Message, expected: &Expect) {
         expected.assert_eq(&format!("{}\n\n{}", message.subject, message.text));
     }
 
@@ -934,7 +934,7 @@ mod tests {
         let summary = ErrorSummary::default();
         check(
             &import_message(&report(&exec, Outcome::Succeeded, &summary, None, &[])),
-            expect![[r#"
+            &expect![[r#"
                 [staging] userlog import succeeded: import-0123abcd
 
                 userlog import succeeded / CSV処理完了通知
@@ -960,7 +960,7 @@ mod tests {
         };
         check(
             &import_message(&duplicate),
-            expect![[r#"
+            &expect![[r#"
             [staging] userlog import skipped, already imported: import-0123abcd
 
             userlog import skipped / CSV取込スキップ
@@ -986,7 +986,7 @@ mod tests {
                 None,
                 &[],
             )),
-            expect![[r#"
+            &expect![[r#"
                 [staging] userlog import succeeded with 3 errors: import-0123abcd
 
                 userlog import finished with errors / CSV処理エラー通知
@@ -1043,7 +1043,7 @@ mod tests {
         };
         check(
             &import_message(&rejected),
-            expect![[r#"
+            &expect![[r#"
             [staging] userlog import FAILED (ValidationFailed): import-0123abcd
 
             userlog import FAILED / CSV処理失敗
@@ -1079,7 +1079,7 @@ mod tests {
                 rows_applied: Some(0),
                 ..report(&exec, Outcome::Failed, &summary, Some(&failure), &[])
             }),
-            expect![[r#"
+            &expect![[r#"
                 [staging] userlog import FAILED (States.TaskFailed): import-0123abcd
 
                 userlog import FAILED / CSV処理失敗
@@ -1115,7 +1115,7 @@ mod tests {
                 &execution(),
                 "could not read the error table: Query failed: AccessDeniedException",
             ),
-            expect![[r#"
+            &expect![[r#"
                 [staging] CRITICAL userlog error check failed: import-0123abcd
 
                 CRITICAL: the userlog error check itself failed / 緊急: CSV処理監視システムエラー
@@ -1130,7 +1130,7 @@ mod tests {
     }
 
     /// Redacts `input` and compares with `expected`.
-    fn check_redact(input: &str, expected: Expect) {
+    fn check_redact(input: &str, expected: &Expect) {
         expected.assert_eq(&redact(input));
     }
 
@@ -1138,48 +1138,48 @@ mod tests {
     fn redaction() {
         check_redact(
             "mail taro.yamada+x@example.co.jp now",
-            expect!["mail [email] now"],
+            &expect!["mail [email] now"],
         );
         check_redact(
             "GET https://api.example.com/v1/users?token=abc&x=1#frag done",
-            expect!["GET https://api.example.com/v1/users?[redacted] done"],
+            &expect!["GET https://api.example.com/v1/users?[redacted] done"],
         );
         check_redact(
             "postgres://app:s3cret@db.internal:5432/userlog?sslmode=require",
-            expect!["postgres://[redacted]@db.internal:5432/userlog?[redacted]"],
+            &expect!["postgres://[redacted]@db.internal:5432/userlog?[redacted]"],
         );
         check_redact(
             "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig",
-            expect!["Authorization: [redacted] [redacted]"],
+            &expect!["Authorization: [redacted] [redacted]"],
         );
         check_redact(
             "password=hunter2, \"client_secret\": \"abc def\"",
-            expect![[r#"password=[redacted], "client_secret": "[redacted]""#]],
+            &expect![[r#"password=[redacted], "client_secret": "[redacted]""#]],
         );
         check_redact(
             "key AKIAIOSFODNN7EXAMPLE secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            expect!["key [aws-key-id] secret [redacted]"],
+            &expect!["key [aws-key-id] secret [redacted]"],
         );
         check_redact(
             "sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 ok",
-            expect!["sha [redacted] ok"],
+            &expect!["sha [redacted] ok"],
         );
         check_redact(
             "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-            expect!["https://hooks.slack.com/[redacted]"],
+            &expect!["https://hooks.slack.com/[redacted]"],
         );
         // A long name mixing cases and digits in free text is taken for a key; the file line of a
         // message uses `redact_personal`, which keeps it.
         check_redact(
             "GET https://example.com/api/v1/AbCdEfGh12345678AbCdEfGh12345678/items and s3://b/imports/2026/DailyUserStatistics20260101Final.csv",
-            expect![
+            &expect![
                 "GET https://example.com/api/v1/[redacted]/items and s3://b/imports/2026/[redacted].csv"
             ],
         );
         // What is not a secret stays.
         check_redact(
             "line 3: the user `U-001` does not exist (request 3f2a1c4e-9b1d-4c2a-8e6f-0a1b2c3d4e5f, 2026-01-02T03:04:05Z, arn:aws:lambda:ap-northeast-1:123456789012:function:staging-userlog-check)",
-            expect![
+            &expect![
                 "line 3: the user `U-001` does not exist (request 3f2a1c4e-9b1d-4c2a-8e6f-0a1b2c3d4e5f, 2026-01-02T03:04:05Z, arn:aws:lambda:ap-northeast-1:123456789012:function:staging-userlog-check)"
             ],
         );

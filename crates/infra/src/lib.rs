@@ -10,9 +10,11 @@ pub mod error;
 pub mod functions;
 pub mod iam;
 pub mod jsonpath;
+pub mod output;
 pub mod render;
 pub mod subst;
 pub mod templates;
+pub mod yaml;
 
 pub use env::{EnvironmentConfig, EnvironmentName};
 pub use error::InfraError;

@@ -612,8 +612,8 @@ impl Rendered {
 }
 
 /// YAML text of a value.
-pub fn to_yaml(value: &impl Serialize) -> String {
-    serde_yaml::to_string(value).unwrap_or_default()
+pub fn to_yaml(value: &Value) -> String {
+    crate::yaml::to_string(value)
 }
 
 /// Pretty JSON text of a value, with a final newline.

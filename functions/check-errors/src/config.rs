@@ -94,14 +94,15 @@ impl Config {
             });
         }
         let database_schema = optional("DATABASE_SCHEMA");
-        if let Some(schema) = &database_schema {
-            if !is_schema_name(schema) {
-                return Err(ConfigError::Invalid {
-                    name: "DATABASE_SCHEMA",
-                    reason: "use lower-case letters, digits and `_`, starting with a letter or `_`"
-                        .to_owned(),
-                });
-            }
+        if database_schema
+            .as_deref()
+            .is_some_and(|schema| !is_schema_name(schema))
+        {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_SCHEMA",
+                reason: "use lower-case letters, digits and `_`, starting with a letter or `_`"
+                    .to_owned(),
+            });
         }
         Ok(Config {
             environment: required("ENVIRONMENT")?,

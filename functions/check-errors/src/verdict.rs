@@ -171,7 +171,7 @@ mod tests {
 
     use super::*;
 
-    fn input(state: serde_json::Value) -> CheckInput {
+    fn input(state: &serde_json::Value) -> CheckInput {
         CheckInput::from_event(&json!({
             "state": state,
             "executionName": "import-0123abcd",
@@ -206,12 +206,12 @@ mod tests {
         json!({"isValid": true, "duplicate": false, "rowCount": row_count, "importId": 7, "errorCount": 0, "errors": []})
     }
 
-    fn state(validation: serde_json::Value) -> serde_json::Value {
+    fn state(validation: &serde_json::Value) -> serde_json::Value {
         json!({"bucket": "staging-userlog-input-111111111111", "key": "incoming/users.csv", "etag": "e", "size": 100, "validation": validation})
     }
 
     /// Decides on `state` with `errors` recorded, and renders the verdict and the channels.
-    fn check(state: serde_json::Value, errors: &[ErrorRecord], expected: Expect) {
+    fn check(state: &serde_json::Value, errors: &[ErrorRecord], expected: &Expect) {
         let input = input(state);
         let summary = analyze(errors);
         let verdict = decide(&input, &summary, Tolerance::default());
@@ -232,69 +232,69 @@ mod tests {
     #[test]
     fn outcomes() {
         check(
-            state(validation(1000)),
+            &state(&validation(1000)),
             &[],
-            expect![
+            &expect![
                 "SUCCEEDED ledger=Some(Succeeded) duplicate=false failure=- channels=[Slack]/[Sns]"
             ],
         );
         check(
-            state(validation(1000)),
+            &state(&validation(1000)),
             &row_errors(50),
-            expect![
+            &expect![
                 "SUCCEEDED_WITH_ERRORS ledger=Some(SucceededWithErrors) duplicate=false failure=- channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
         check(
-            state(validation(1000)),
+            &state(&validation(1000)),
             &row_errors(51),
-            expect![
+            &expect![
                 "FAILED ledger=Some(Failed) duplicate=false failure=TooManyRowErrors: 51 of 1000 rows failed; the tolerance is 5% and 50 rows channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
         check(
-            state(validation(100)),
+            &state(&validation(100)),
             &row_errors(6),
-            expect![
+            &expect![
                 "FAILED ledger=Some(Failed) duplicate=false failure=TooManyRowErrors: 6 of 100 rows failed; the tolerance is 5% and 50 rows channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
         check(
-            state(json!({"isValid": true, "duplicate": true, "rowCount": 10, "importId": 3})),
+            &state(&json!({"isValid": true, "duplicate": true, "rowCount": 10, "importId": 3})),
             &[],
-            expect!["SUCCEEDED ledger=None duplicate=true failure=- channels=[Slack]/[Sns]"],
+            &expect!["SUCCEEDED ledger=None duplicate=true failure=- channels=[Slack]/[Sns]"],
         );
         check(
-            state(
-                json!({"isValid": false, "rowCount": 2, "importId": 7, "errorCount": 3,
+            &state(
+                &json!({"isValid": false, "rowCount": 2, "importId": 7, "errorCount": 3,
                 "errors": [{"line": 1, "column": 3, "code": "UnknownColumn", "message": "`extra` is not a known column"}]}),
             ),
             &[],
-            expect![
+            &expect![
                 "FAILED ledger=Some(Rejected) duplicate=false failure=ValidationFailed: the file has 3 problems; the first: 1:3: UnknownColumn `extra` is not a known column channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
-        let mut caught = state(validation(10));
+        let mut caught = state(&validation(10));
         caught["failure"] = json!({"Error": "DatabaseError", "Cause": "{\"errorType\":\"DatabaseError\",\"errorMessage\":\"connect to postgres://app:pw@db:5432/userlog failed\"}"});
         check(
-            caught,
+            &caught,
             &row_errors(1),
-            expect![
+            &expect![
                 "FAILED ledger=Some(Failed) duplicate=false failure=DatabaseError: connect to postgres://[redacted]@db:5432/userlog failed channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
         // The bulk path may not count rows: only the count limit applies.
         check(
-            json!({"bucket": "b", "key": "k"}),
+            &json!({"bucket": "b", "key": "k"}),
             &row_errors(50),
-            expect![
+            &expect![
                 "SUCCEEDED_WITH_ERRORS ledger=Some(SucceededWithErrors) duplicate=false failure=- channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
         check(
-            json!({"bucket": "b", "key": "k"}),
+            &json!({"bucket": "b", "key": "k"}),
             &row_errors(51),
-            expect![
+            &expect![
                 "FAILED ledger=Some(Failed) duplicate=false failure=TooManyRowErrors: 51 of an unknown number of rows failed; the tolerance is 5% and 50 rows channels=[Sns, Slack, Email]/[Sns, Slack, Email]"
             ],
         );
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn message_of_an_import_with_errors() {
-        let input = input(state(validation(1000)));
+        let input = input(&state(&validation(1000)));
         let summary = analyze(&row_errors(2));
         let verdict = decide(&input, &summary, Tolerance::default());
         let message = compose(&input, &verdict, &summary, Some(998), "staging");
@@ -330,9 +330,9 @@ mod tests {
 
     #[test]
     fn message_of_a_caught_failure() {
-        let mut state = state(validation(10));
+        let mut state = state(&validation(10));
         state["failure"] = json!({"Error": "States.TaskFailed", "Cause": "{\"StoppedReason\":\"Essential container in task exited\",\"Containers\":[{\"Name\":\"import-csv\",\"ExitCode\":1}]}"});
-        let input = input(state);
+        let input = input(&state);
         let summary = analyze(&[]);
         let verdict = decide(&input, &summary, Tolerance::default());
         let message = compose(&input, &verdict, &summary, None, "production");
