@@ -9,6 +9,9 @@ use tokio_util::io::SyncIoBridge;
 
 use crate::error::AwsError;
 
+/// The S3 client type, for holders of one that do not depend on the SDK crate themselves.
+pub use aws_sdk_s3::Client;
+
 /// What S3 says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -46,9 +49,18 @@ impl OpenObject {
     }
 }
 
+impl OpenObject {
+    /// The body as a blocking reader, for code that already runs on a blocking thread inside the
+    /// runtime (for example a reader that `spawn_blocking` started).
+    pub fn into_reader(self) -> SyncReader {
+        let body: Pin<Box<dyn tokio::io::AsyncBufRead + Send>> = Box::pin(self.body.into_async_read());
+        SyncIoBridge::new(body)
+    }
+}
+
 /// The facts of an object, without its body (`HeadObject`).
 pub async fn head_object(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
 ) -> Result<ObjectInfo, AwsError> {
@@ -68,7 +80,7 @@ pub async fn head_object(
 
 /// Starts downloading an object (`GetObject`).
 pub async fn open_object(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
 ) -> Result<OpenObject, AwsError> {
@@ -78,7 +90,7 @@ pub async fn open_object(
 /// Starts downloading an object only if it still has the ETag `etag` (the one the import
 /// claimed); otherwise S3 answers `PreconditionFailed`.
 pub async fn open_object_if_match(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
     etag: &str,
@@ -87,7 +99,7 @@ pub async fn open_object_if_match(
 }
 
 async fn get_object(
-    client: &aws_sdk_s3::Client,
+    client: &Client,
     bucket: &str,
     key: &str,
     etag: Option<&str>,

@@ -147,6 +147,15 @@ pub fn connect_options(
     })
 }
 
+/// A pool that connects on first use (so a Lambda cold start does not fail while the database is
+/// briefly away), with at most `max_connections` connections, every one of them in `schema`.
+pub fn lazy_pool(url: &str, schema: Option<&SchemaName>, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy_with(connect_options(url, schema)?))
+}
+
 /// A pool of at most `max_connections` connections to `url`, every one of them in `schema`.
 pub async fn connect_pool(
     url: &str,

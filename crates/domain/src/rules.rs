@@ -138,7 +138,8 @@ pub enum ImportStatus {
     Duplicate,
     /// The file is invalid; nothing was applied.
     Rejected,
-    /// Too many rows failed, or the import broke; nothing was applied.
+    /// Too many rows failed, or the import broke. On the bulk path nothing was applied; on the
+    /// distributed map path batches that finished stay applied, and a rerun converges.
     Failed,
 }
 

@@ -289,8 +289,8 @@ fn collect_paths(value: &Value, read: &mut std::collections::BTreeSet<String>, w
                     if let Some(field) = child.as_str().and_then(first_field) {
                         written.insert(field);
                     }
-                } else if key == "ItemProcessor" || key == "Iterator" || in_processor {
-                    // Item processors read their items, not the execution input.
+                } else if key == "ItemProcessor" || key == "Iterator" || key == "ResultSelector" || in_processor {
+                    // Item processors read their items, and result selectors a task's result: not the input.
                 } else if (key.ends_with(".$") || key == "Variable") && child.is_string() {
                     let text = child.as_str().unwrap_or_default();
                     let mut at = 0;

@@ -3,10 +3,14 @@
 //! Everything here is a pure function of the source templates (`templates/`) and an environment's
 //! parameters, except [`tools`], which installs and runs the Python tools the checks use.
 
+pub mod alarms;
 pub mod asl;
 pub mod cfn;
+pub mod diff;
+pub mod codescan;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod functions;
 pub mod iam;
 pub mod jsonpath;
@@ -14,6 +18,8 @@ pub mod output;
 pub mod render;
 pub mod subst;
 pub mod templates;
+pub mod tools;
+pub mod validate;
 pub mod yaml;
 
 pub use env::{EnvironmentConfig, EnvironmentName};

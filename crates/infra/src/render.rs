@@ -38,6 +38,8 @@ pub struct Rendered {
     pub reasons: Reasons,
     /// The namespace of the custom metrics.
     pub metrics_namespace: String,
+    /// The GitHub repository whose workflows may deploy.
+    pub repository: String,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
@@ -312,6 +314,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         principals,
         reasons,
         metrics_namespace: functions.metrics_namespace,
+        repository: project.repository,
     })
 }
 

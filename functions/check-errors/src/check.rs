@@ -1,15 +1,11 @@
 //! The check itself: read the execution's errors, decide, close the ledger entry, notify, emit
 //! metrics. The decisions are in [`crate::verdict`]; this module does the IO around them.
 
-use std::error::Error as StdError;
-use std::time::Duration;
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use userlog_aws::metrics::{ErrorMetrics, emit_emf};
 use userlog_aws::notify::{deliver, send_all};
 use userlog_aws::{
@@ -17,7 +13,7 @@ use userlog_aws::{
 };
 use userlog_db::DbError;
 use userlog_db::ledger::{self, ImportTotals};
-use userlog_domain::report::{Message, Outcome, analyze, cap, check_failed_message, redact};
+use userlog_domain::report::{Message, Outcome, analyze, check_failed_message, redact};
 use userlog_domain::rules::ImportStatus;
 
 use crate::config::Config;
@@ -66,28 +62,10 @@ impl CheckError {
 
 impl From<CheckError> for Diagnostic {
     fn from(err: CheckError) -> Diagnostic {
-        Diagnostic {
-            error_type: err.error_type().to_owned(),
-            error_message: cap(&redact(&error_chain(&err)), 1_000),
-        }
+        userlog_lambda::diagnostic(err.error_type(), &err)
     }
 }
 
-/// An error and its causes, `outer: inner: innermost`. A cause that its error already quotes
-/// at the end of its own text is not repeated.
-pub fn error_chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// Everything the check talks to, built once per process.
 #[derive(Debug)]
@@ -99,19 +77,6 @@ pub struct Deps {
     pub email: Option<SesNotifier>,
     pub slack: SlackSource,
     pub pool: PgPool,
-}
-
-/// A lazily connecting pool, so that a cold start does not fail when the database is down: the
-/// first query does, as a retryable `DatabaseError`.
-pub fn database_pool(url: &SecretString, schema: Option<&str>) -> Result<PgPool, sqlx::Error> {
-    let mut options: PgConnectOptions = url.expose_secret().parse()?;
-    if let Some(schema) = schema {
-        options = options.options([("search_path", schema)]);
-    }
-    Ok(PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with(options))
 }
 
 /// Runs the check for one execution. When the check itself fails, a critical notification goes
@@ -130,7 +95,7 @@ pub async fn handle(deps: &Deps, event: &serde_json::Value) -> Result<CheckOutpu
             Ok(output)
         }
         Err(err) => {
-            let chain = error_chain(&err);
+            let chain = userlog_lambda::error_chain(&err);
             tracing::error!(error_type = err.error_type(), error = %redact(&chain), "the check failed");
             let message =
                 check_failed_message(&execution_info(&input, &deps.config.environment), &chain);
@@ -256,20 +221,5 @@ mod tests {
             Diagnostic::from(CheckError::NoExecutionName).error_type,
             "InvalidInput"
         );
-    }
-
-    #[test]
-    fn pools_take_the_schema_without_connecting() {
-        let url = SecretString::from("postgres://app:pw@127.0.0.1:1/userlog".to_owned());
-        let pool = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(async { database_pool(&url, Some("pr_42")) })
-            .unwrap();
-        assert_eq!(
-            pool.connect_options().get_options(),
-            Some("-c search_path=pr_42")
-        );
-        assert!(database_pool(&SecretString::from("not a url".to_owned()), None).is_err());
     }
 }

@@ -10,5 +10,5 @@ pub mod config;
 pub mod input;
 pub mod verdict;
 
-pub use check::{CheckError, CheckOutput, Deps, database_pool, handle};
+pub use check::{CheckError, CheckOutput, Deps, handle};
 pub use config::Config;

@@ -1,3 +1,45 @@
-//! The `import-csv` function (being built).
+//! The `import-csv` ECS task: reads its job from the environment, imports, and exits 0 when the
+//! file was applied, 1 when it was rejected or failed (nothing applied), 2 when it could not run.
 
-fn main() {}
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use import_csv::{Deps, Task, run};
+use secrecy::ExposeSecret as _;
+use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, database_url_from_env, sdk_config};
+use userlog_db::migrate::{SchemaName, lazy_pool};
+use userlog_domain::rules::ImportStatus;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().json().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+    )
+    .init();
+    match import().await {
+        Ok(status) if status.applied() || status == ImportStatus::Duplicate => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "the import task failed");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn import() -> anyhow::Result<ImportStatus> {
+    let task = Task::from_env().context("reading the task's environment")?;
+    let sdk = sdk_config().await;
+    let clients = Clients::new(&sdk, &AwsSettings::from_env());
+    let database_url = database_url_from_env(&sdk).await.context("finding the database")?;
+    let schema = task.database_schema.as_deref().map(SchemaName::parse).transpose().context("reading DATABASE_SCHEMA")?;
+    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2).context("reading the database URL")?;
+    let deps = Deps {
+        s3: clients.s3.clone(),
+        audit: AuditLog::new(clients.dynamodb.clone(), task.audit_table.clone()),
+        errors: ErrorLog::new(clients.dynamodb.clone(), task.error_table.clone()),
+        pool,
+    };
+    let summary = run(&deps, &task).await?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(summary.status)
+}
