@@ -35,6 +35,8 @@ pub(crate) enum Command {
     Graph(GraphArgs),
     /// Run every test, after installing the tools they need (the README's test command).
     Test(TestArgs),
+    /// Build every function for Lambda: a reproducible `bootstrap` zip each, checked against AL2023's glibc.
+    Build(BuildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +188,9 @@ pub(crate) struct GraphArgs {
     /// Write the diagrams into the docs instead of printing them.
     #[arg(long)]
     pub(crate) write: bool,
+    /// The environment to draw (the docs show staging).
+    #[arg(long, default_value = "staging")]
+    pub(crate) env: String,
 }
 
 #[derive(Debug, Args)]
@@ -193,4 +198,17 @@ pub(crate) struct TestArgs {
     /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
     #[arg(last = true)]
     pub(crate) cargo_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// Build only this function (repeatable); default: every package under `functions/`.
+    #[arg(long = "function", value_name = "NAME")]
+    pub(crate) functions: Vec<String>,
+    /// Where the zips and `manifest.json` go (default: `lambda/` in cargo's target directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the manifest as JSON instead of the size table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

@@ -13,6 +13,7 @@ mod diff;
 mod graph;
 mod test;
 mod progress;
+mod build;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Build(args) => build::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -10,13 +10,17 @@ use crate::cli::RenderArgs;
 
 /// The repository root (the parent of `xtask/`).
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The source templates of the working tree.
 pub(crate) fn load_templates() -> anyhow::Result<Templates> {
     let dir = repo_root().join("templates");
-    Templates::load(&dir).with_context(|| format!("could not read the templates in {}", dir.display()))
+    Templates::load(&dir)
+        .with_context(|| format!("could not read the templates in {}", dir.display()))
 }
 
 /// The directory that holds the committed rendering of an environment.
@@ -31,10 +35,16 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("could not render {environment}"))?;
     let files = rendered.files();
     if args.check {
-        let dir = args.out.clone().unwrap_or_else(|| committed_dir(environment));
+        let dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| committed_dir(environment));
         let stale = output::stale_files(&dir, &files);
         if args.json {
-            println!("{}", serde_json::json!({"environment": environment.to_string(), "dir": dir, "stale": stale}));
+            println!(
+                "{}",
+                serde_json::json!({"environment": environment.to_string(), "dir": dir, "stale": stale})
+            );
         }
         if stale.is_empty() {
             if !args.json {
@@ -52,10 +62,19 @@ pub(crate) fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::FAILURE);
     }
-    let dir = args.out.clone().unwrap_or_else(|| repo_root().join("target").join("rendered").join(environment.to_string()));
-    output::write_dir(&dir, &files).with_context(|| format!("could not write {}", dir.display()))?;
+    let dir = args.out.clone().unwrap_or_else(|| {
+        repo_root()
+            .join("target")
+            .join("rendered")
+            .join(environment.to_string())
+    });
+    output::write_dir(&dir, &files)
+        .with_context(|| format!("could not write {}", dir.display()))?;
     if args.json {
-        println!("{}", serde_json::json!({"environment": environment.to_string(), "dir": dir, "files": files.keys().collect::<Vec<_>>()}));
+        println!(
+            "{}",
+            serde_json::json!({"environment": environment.to_string(), "dir": dir, "files": files.keys().collect::<Vec<_>>()})
+        );
     } else {
         println!("rendered {environment} into {}:", dir.display());
         for (name, text) in &files {

@@ -19,15 +19,24 @@ fn cfn_lint_venv() -> PathBuf {
 
 /// Every `.rs` file under `dir`, with its path relative to the repository.
 fn rust_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
     paths.sort();
     for path in paths {
         if path.is_dir() {
             rust_files(root, &path, out)?;
         } else if path.extension().is_some_and(|ext| ext == "rs") {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((relative, text));
         }
     }
@@ -38,13 +47,19 @@ fn rust_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> anyho
 fn code_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut files = Vec::new();
     if let Ok(entries) = std::fs::read_dir(root.join("functions")) {
-        let mut dirs: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .collect();
         dirs.sort();
         for dir in dirs {
             rust_files(root, &dir.join("src"), &mut files)?;
         }
     }
-    rust_files(root, &root.join("crates").join("aws").join("src"), &mut files)?;
+    rust_files(
+        root,
+        &root.join("crates").join("aws").join("src"),
+        &mut files,
+    )?;
     Ok(files)
 }
 
@@ -61,35 +76,58 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     } else {
         let venv = cfn_lint_venv();
         if !tools::python_tool_installed(&venv, CFN_LINT_REQUIREMENT, "cfn-lint") {
-            eprintln!("installing {CFN_LINT_REQUIREMENT} into {} (first use)...", venv.strip_prefix(&root).unwrap_or(&venv).display());
+            eprintln!(
+                "installing {CFN_LINT_REQUIREMENT} into {} (first use)...",
+                venv.strip_prefix(&root).unwrap_or(&venv).display()
+            );
         }
-        Some(tools::ensure_python_tool(&venv, CFN_LINT_REQUIREMENT, "cfn-lint").context("could not install cfn-lint")?)
+        Some(
+            tools::ensure_python_tool(&venv, CFN_LINT_REQUIREMENT, "cfn-lint")
+                .context("could not install cfn-lint")?,
+        )
     };
     let mut all: Vec<Finding> = Vec::new();
     let mut code_checked = false;
     for environment in &environments {
-        let rendered = render_environment(*environment, &templates).with_context(|| format!("could not render {environment}"))?;
+        let rendered = render_environment(*environment, &templates)
+            .with_context(|| format!("could not render {environment}"))?;
         all.extend(validate(&rendered));
         if !code_checked {
             all.extend(validate_code(&code, &rendered));
             code_checked = true;
         }
         if let Some(bin) = &cfn_lint {
-            let dir = root.join("target").join("rendered").join(environment.to_string());
+            let dir = root
+                .join("target")
+                .join("rendered")
+                .join(environment.to_string());
             let files = rendered.files();
-            output::write_dir(&dir, &files).with_context(|| format!("could not write {}", dir.display()))?;
-            let lint_targets: Vec<PathBuf> =
-                ["template.yaml", "bootstrap.yaml"].iter().filter(|name| files.contains_key(**name)).map(|name| dir.join(name)).collect();
-            let lint = tools::run_cfn_lint(bin, &root.join("templates").join("cfn-lint.yaml"), &lint_targets)
-                .with_context(|| format!("could not run cfn-lint on {environment}"))?;
+            output::write_dir(&dir, &files)
+                .with_context(|| format!("could not write {}", dir.display()))?;
+            let lint_targets: Vec<PathBuf> = ["template.yaml", "bootstrap.yaml"]
+                .iter()
+                .filter(|name| files.contains_key(**name))
+                .map(|name| dir.join(name))
+                .collect();
+            let lint = tools::run_cfn_lint(
+                bin,
+                &root.join("templates").join("cfn-lint.yaml"),
+                &lint_targets,
+            )
+            .with_context(|| format!("could not run cfn-lint on {environment}"))?;
             let mut lint = lint;
             for finding in &mut lint {
-                finding.file = Path::new(&finding.file).strip_prefix(&root).map_or(finding.file.clone(), |p| p.display().to_string());
+                finding.file = Path::new(&finding.file)
+                    .strip_prefix(&root)
+                    .map_or(finding.file.clone(), |p| p.display().to_string());
             }
             all.extend(cfn_lint_findings(&environment.to_string(), &lint));
         }
     }
-    let errors = all.iter().filter(|finding| finding.level == Level::Error).count();
+    let errors = all
+        .iter()
+        .filter(|finding| finding.level == Level::Error)
+        .count();
     if args.json {
         let report = serde_json::json!({
             "environments": environments.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -104,12 +142,24 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             println!("{finding}");
         }
         let names: Vec<String> = environments.iter().map(ToString::to_string).collect();
-        let lint = if cfn_lint.is_some() { "with cfn-lint" } else { "without cfn-lint" };
+        let lint = if cfn_lint.is_some() {
+            "with cfn-lint"
+        } else {
+            "without cfn-lint"
+        };
         if errors == 0 {
-            println!("ok: {} checked {lint}, {} source files scanned, no problems", names.join(", "), code.len());
+            println!(
+                "ok: {} checked {lint}, {} source files scanned, no problems",
+                names.join(", "),
+                code.len()
+            );
         } else {
             println!("{errors} problems in {} ({lint})", names.join(", "));
         }
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -218,6 +218,13 @@ where
     }
 
     progress.step("merging");
+    // One lock for the merge instead of a million row locks: concurrent writers (another bulk
+    // merge, map batches) wait until this transaction ends; readers are not blocked. Statements
+    // after the lock see everything committed before it, so the old values read below are exact.
+    sqlx::query("LOCK TABLE user_statistics IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
     let inserted = merge_new(&mut tx, import_id, request.as_of).await?;
     let (touched, changed) = merge_existing(&mut tx, import_id, request.as_of).await?;
     summary.applied = inserted + changed;
@@ -404,65 +411,73 @@ async fn missing_users(conn: &mut PgConnection) -> Result<(Vec<RowError>, u64), 
     Ok((errors, total))
 }
 
-/// Creates statistics for users that have none, with an audit change each.
+/// Creates statistics for users that have none, with an audit change each. Runs under the
+/// merge's table lock, so nobody else creates them meanwhile. Rows go in user id order: B-tree
+/// insertions at the right edge are far cheaper than scattered ones.
 async fn merge_new(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<u64, DbError> {
-    let result = sqlx::query(
-        "WITH inserted AS (
-             INSERT INTO user_statistics (user_id, login_count, post_count, as_of, import_id, last_updated)
-             SELECT r.user_id, r.login_count, r.post_count, $2, $1, now()
-             FROM import_rows r
-             WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = r.user_id)
-               AND NOT EXISTS (SELECT 1 FROM user_statistics s WHERE s.user_id = r.user_id)
-             ON CONFLICT (user_id) DO NOTHING
-             RETURNING user_id, login_count, post_count
-         )
-         INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
-         SELECT $1, i.user_id, r.line, NULL, i.login_count, NULL, i.post_count
-         FROM inserted i JOIN import_rows r ON r.user_id = i.user_id",
+    sqlx::query(
+        "CREATE TEMP TABLE new_rows ON COMMIT DROP AS
+         SELECT r.user_id, r.line, r.login_count, r.post_count
+         FROM import_rows r
+         WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = r.user_id)
+           AND NOT EXISTS (SELECT 1 FROM user_statistics s WHERE s.user_id = r.user_id)
+         ORDER BY r.user_id",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
+         SELECT $1, user_id, line, NULL, login_count, NULL, post_count FROM new_rows",
+    )
+    .bind(import_id)
+    .execute(&mut *conn)
+    .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO user_statistics (user_id, login_count, post_count, as_of, import_id, last_updated)
+         SELECT user_id, login_count, post_count, $2, $1, now() FROM new_rows",
     )
     .bind(import_id)
     .bind(as_of)
     .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected())
+    .await?
+    .rows_affected();
+    Ok(inserted)
 }
 
 /// Sets the counts of users whose statistics come from an older file, with an audit change for
-/// each user whose counts actually differ. Rows of newer files are locked out by the stamp.
-/// Returns how many users it stamped, and how many of those changed.
+/// each user whose counts actually differ; rows of newer files are left alone (the stamp). Runs
+/// under the merge's table lock. Returns how many users it stamped, and how many of those changed.
 async fn merge_existing(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<(u64, u64), DbError> {
-    let (touched, changed): (i64, i64) = sqlx::query_as(
-        "WITH current AS (
-             SELECT s.user_id, s.login_count, s.post_count
-             FROM user_statistics s JOIN import_rows r ON r.user_id = s.user_id
-             WHERE (s.as_of, s.import_id) < ($2, $1)
-             FOR UPDATE OF s
-         ), updated AS (
-             UPDATE user_statistics s
-             SET login_count = r.login_count,
-                 post_count = r.post_count,
-                 as_of = $2,
-                 import_id = $1,
-                 last_updated = CASE WHEN (c.login_count, c.post_count) IS DISTINCT FROM (r.login_count, r.post_count)
-                                     THEN now() ELSE s.last_updated END
-             FROM import_rows r JOIN current c ON c.user_id = r.user_id
-             WHERE s.user_id = r.user_id
-             RETURNING s.user_id, r.line, c.login_count AS old_login, c.post_count AS old_post,
-                       r.login_count AS new_login, r.post_count AS new_post
-         )
-         , audited AS (
-             INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
-             SELECT $1, user_id, line, old_login, new_login, old_post, new_post
-             FROM updated WHERE (old_login, old_post) IS DISTINCT FROM (new_login, new_post)
-             RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM audited)",
+    let changed = sqlx::query(
+        "INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
+         SELECT $1, r.user_id, r.line, s.login_count, r.login_count, s.post_count, r.post_count
+         FROM import_rows r JOIN user_statistics s ON s.user_id = r.user_id
+         WHERE (s.as_of, s.import_id) < ($2, $1)
+           AND (s.login_count, s.post_count) IS DISTINCT FROM (r.login_count, r.post_count)
+         ORDER BY r.user_id",
     )
     .bind(import_id)
     .bind(as_of)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((touched as u64, changed as u64))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let touched = sqlx::query(
+        "UPDATE user_statistics s
+         SET login_count = r.login_count,
+             post_count = r.post_count,
+             as_of = $2,
+             import_id = $1,
+             last_updated = CASE WHEN (s.login_count, s.post_count) IS DISTINCT FROM (r.login_count, r.post_count)
+                                 THEN now() ELSE s.last_updated END
+         FROM import_rows r
+         WHERE s.user_id = r.user_id AND (s.as_of, s.import_id) < ($2, $1)",
+    )
+    .bind(import_id)
+    .bind(as_of)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok((touched, changed))
 }
 
 /// Remembers in the ledger that a file was refused (its data transaction rolled back).

@@ -504,6 +504,7 @@ mod tests {
                 "0001 users",
                 "0002 imports",
                 "0003 user statistics",
+                "0004 audit outbox without foreign key",
             ]
         "#]]
         .assert_debug_eq(&listed);

@@ -43,7 +43,9 @@ pub const LAMBDA_ERRORS: &[&str] = &[
 /// Services whose integrations raise `<Service>.<Name>Exception`.
 const INTEGRATION_SERVICES: &[&str] = &["DynamoDB", "ECS", "S3", "SNS", "SQS"];
 
-const STATE_TYPES: &[&str] = &["Choice", "Fail", "Map", "Parallel", "Pass", "Succeed", "Task", "Wait"];
+const STATE_TYPES: &[&str] = &[
+    "Choice", "Fail", "Map", "Parallel", "Pass", "Succeed", "Task", "Wait",
+];
 
 const COMMON_FIELDS: &[&str] = &["Type", "Comment"];
 const IO_FIELDS: &[&str] = &["InputPath", "OutputPath"];
@@ -52,20 +54,51 @@ const FLOW_FIELDS: &[&str] = &["Next", "End"];
 fn allowed_fields(kind: &str) -> Vec<&'static str> {
     let specific: &[&str] = match kind {
         "Task" => &[
-            "Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch", "TimeoutSeconds",
-            "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials",
+            "Resource",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
         ],
         "Pass" => &["Result", "ResultPath", "Parameters"],
         "Choice" => &["Choices", "Default"],
         "Wait" => &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
         "Succeed" => &[],
         "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
-        "Parallel" => &["Branches", "ResultPath", "ResultSelector", "Parameters", "Retry", "Catch"],
+        "Parallel" => &[
+            "Branches",
+            "ResultPath",
+            "ResultSelector",
+            "Parameters",
+            "Retry",
+            "Catch",
+        ],
         "Map" => &[
-            "ItemProcessor", "Iterator", "ItemsPath", "ItemSelector", "Parameters", "ItemReader", "ItemBatcher",
-            "ResultWriter", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Label",
-            "ResultPath", "ResultSelector", "Retry", "Catch",
+            "ItemProcessor",
+            "Iterator",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "Label",
+            "ResultPath",
+            "ResultSelector",
+            "Retry",
+            "Catch",
         ],
         _ => &[],
     };
@@ -85,7 +118,10 @@ pub type Problem = (String, String);
 
 /// Checks a definition. `known_errors` are the error names the functions declare they raise.
 pub fn check(definition: &Value, known_errors: &BTreeSet<String>) -> Vec<Problem> {
-    let mut checker = Checker { problems: Vec::new(), known_errors };
+    let mut checker = Checker {
+        problems: Vec::new(),
+        known_errors,
+    };
     checker.scope("", definition);
     checker.failures_dressed_as_success(definition);
     checker.problems
@@ -139,7 +175,11 @@ pub fn transitions(state: &Value) -> Vec<(String, String, bool)> {
                     .and_then(Value::as_sequence)
                     .map(|names| names.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                out.push((next.to_owned(), format!("catch {}", errors.join(", ")), true));
+                out.push((
+                    next.to_owned(),
+                    format!("catch {}", errors.join(", ")),
+                    true,
+                ));
             }
         }
     }
@@ -149,19 +189,31 @@ pub fn transitions(state: &Value) -> Vec<(String, String, bool)> {
 /// A short human label of a Choice rule (`duplicate == true`).
 pub fn rule_label(rule: &Value) -> String {
     if let Some(rules) = rule.get("And").and_then(Value::as_sequence) {
-        return rules.iter().map(rule_label).collect::<Vec<_>>().join(" and ");
+        return rules
+            .iter()
+            .map(rule_label)
+            .collect::<Vec<_>>()
+            .join(" and ");
     }
     if let Some(rules) = rule.get("Or").and_then(Value::as_sequence) {
-        return rules.iter().map(rule_label).collect::<Vec<_>>().join(" or ");
+        return rules
+            .iter()
+            .map(rule_label)
+            .collect::<Vec<_>>()
+            .join(" or ");
     }
     if let Some(inner) = rule.get("Not") {
         return format!("not ({})", rule_label(inner));
     }
     let variable = rule.get("Variable").and_then(Value::as_str).unwrap_or("?");
     let field = variable.rsplit('.').next().unwrap_or(variable);
-    let Some(mapping) = rule.as_mapping() else { return field.to_owned() };
+    let Some(mapping) = rule.as_mapping() else {
+        return field.to_owned();
+    };
     for (key, value) in mapping {
-        let Some(operator) = key.as_str() else { continue };
+        let Some(operator) = key.as_str() else {
+            continue;
+        };
         if matches!(operator, "Variable" | "Next") {
             continue;
         }
@@ -195,7 +247,11 @@ impl Checker<'_> {
     }
 
     fn scope(&mut self, prefix: &str, scope: &Value) {
-        let subject = if prefix.is_empty() { "(definition)".to_owned() } else { prefix.trim_end_matches('/').to_owned() };
+        let subject = if prefix.is_empty() {
+            "(definition)".to_owned()
+        } else {
+            prefix.trim_end_matches('/').to_owned()
+        };
         let Some(states) = scope_states(scope) else {
             self.problem(&subject, "has no `States`");
             return;
@@ -209,7 +265,10 @@ impl Checker<'_> {
         match start {
             None => self.problem(&subject, "has no `StartAt`"),
             Some(start) if !names.contains(start) => {
-                self.problem(&subject, format!("`StartAt` names `{start}`, which is not a state here"));
+                self.problem(
+                    &subject,
+                    format!("`StartAt` names `{start}`, which is not a state here"),
+                );
             }
             Some(_) => {}
         }
@@ -264,10 +323,23 @@ impl Checker<'_> {
         }
         for (target, _, _) in transitions(state) {
             if !names.contains(target.as_str()) {
-                self.problem(path, format!("goes to `{target}`, which is not a state here"));
+                self.problem(
+                    path,
+                    format!("goes to `{target}`, which is not a state here"),
+                );
             }
         }
-        for field in ["InputPath", "OutputPath", "ItemsPath", "TimeoutSecondsPath", "HeartbeatSecondsPath", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath"] {
+        for field in [
+            "InputPath",
+            "OutputPath",
+            "ItemsPath",
+            "TimeoutSecondsPath",
+            "HeartbeatSecondsPath",
+            "SecondsPath",
+            "TimestampPath",
+            "ErrorPath",
+            "CausePath",
+        ] {
             if let Some(text) = state.get(field).and_then(Value::as_str) {
                 let checked = if matches!(field, "ErrorPath" | "CausePath") {
                     check_dynamic_value(text)
@@ -306,10 +378,13 @@ impl Checker<'_> {
             "Choice" => self.choice(path, state),
             "Fail" => self.fail(path, state),
             "Map" => self.map(path, state),
-            "Parallel" => {
-                if state.get("Branches").and_then(Value::as_sequence).is_none_or(Vec::is_empty) {
-                    self.problem(path, "a Parallel state needs `Branches`");
-                }
+            "Parallel"
+                if state
+                    .get("Branches")
+                    .and_then(Value::as_sequence)
+                    .is_none_or(Vec::is_empty) =>
+            {
+                self.problem(path, "a Parallel state needs `Branches`");
             }
             "Wait" => {
                 let given = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"]
@@ -353,7 +428,10 @@ impl Checker<'_> {
     }
 
     fn error_name_known(&self, name: &str) -> bool {
-        if STATES_ERRORS.contains(&name) || LAMBDA_ERRORS.contains(&name) || self.known_errors.contains(name) {
+        if STATES_ERRORS.contains(&name)
+            || LAMBDA_ERRORS.contains(&name)
+            || self.known_errors.contains(name)
+        {
             return true;
         }
         name.split_once('.').is_some_and(|(service, exception)| {
@@ -364,7 +442,11 @@ impl Checker<'_> {
     }
 
     fn error_names(&mut self, path: &str, what: &str, rule: &Value, last: bool) {
-        let Some(names) = rule.get("ErrorEquals").and_then(Value::as_sequence).filter(|names| !names.is_empty()) else {
+        let Some(names) = rule
+            .get("ErrorEquals")
+            .and_then(Value::as_sequence)
+            .filter(|names| !names.is_empty())
+        else {
             self.problem(path, format!("a {what} needs a non-empty `ErrorEquals`"));
             return;
         };
@@ -377,7 +459,10 @@ impl Checker<'_> {
                 );
             }
             if name == "States.ALL" && (names.len() > 1 || !last) {
-                self.problem(path, format!("`States.ALL` must stand alone in the last {what}"));
+                self.problem(
+                    path,
+                    format!("`States.ALL` must stand alone in the last {what}"),
+                );
             }
         }
     }
@@ -389,16 +474,27 @@ impl Checker<'_> {
         };
         for (index, rule) in rules.iter().enumerate() {
             self.error_names(path, "Retry", rule, index + 1 == rules.len());
-            if rule.get("IntervalSeconds").and_then(Value::as_u64).is_some_and(|n| n < 1) {
+            if rule
+                .get("IntervalSeconds")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n < 1)
+            {
                 self.problem(path, "Retry IntervalSeconds must be at least 1");
             }
-            if rule.get("BackoffRate").and_then(Value::as_f64).is_some_and(|rate| rate < 1.0) {
+            if rule
+                .get("BackoffRate")
+                .and_then(Value::as_f64)
+                .is_some_and(|rate| rate < 1.0)
+            {
                 self.problem(path, "Retry BackoffRate must be at least 1.0");
             }
-            if let Some(jitter) = rule.get("JitterStrategy").and_then(Value::as_str) {
-                if !matches!(jitter, "FULL" | "NONE") {
-                    self.problem(path, format!("Retry JitterStrategy `{jitter}` is not FULL or NONE"));
-                }
+            if let Some(jitter) = rule.get("JitterStrategy").and_then(Value::as_str)
+                && !matches!(jitter, "FULL" | "NONE")
+            {
+                self.problem(
+                    path,
+                    format!("Retry JitterStrategy `{jitter}` is not FULL or NONE"),
+                );
             }
         }
     }
@@ -413,10 +509,10 @@ impl Checker<'_> {
             if rule.get("Next").and_then(Value::as_str).is_none() {
                 self.problem(path, "a Catch needs `Next`");
             }
-            if let Some(result_path) = rule.get("ResultPath").and_then(Value::as_str) {
-                if let Err(err) = check_path(result_path, PathKind::Reference) {
-                    self.problem(path, format!("Catch ResultPath: {err}"));
-                }
+            if let Some(result_path) = rule.get("ResultPath").and_then(Value::as_str)
+                && let Err(err) = check_path(result_path, PathKind::Reference)
+            {
+                self.problem(path, format!("Catch ResultPath: {err}"));
             }
         }
     }
@@ -430,10 +526,10 @@ impl Checker<'_> {
             Some(_) => {}
         }
         for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
-            if let Some(value) = state.get(field) {
-                if value.as_u64().is_none_or(|n| n == 0) {
-                    self.problem(path, format!("{field} must be a positive whole number"));
-                }
+            if let Some(value) = state.get(field)
+                && value.as_u64().is_none_or(|n| n == 0)
+            {
+                self.problem(path, format!("{field} must be a positive whole number"));
             }
         }
     }
@@ -446,12 +542,19 @@ impl Checker<'_> {
             self.problem(path, "a Fail state takes `Cause` or `CausePath`, not both");
         }
         if state.get("Error").is_none() && state.get("ErrorPath").is_none() {
-            self.problem(path, "a Fail state must name its error (`Error` or `ErrorPath`)");
+            self.problem(
+                path,
+                "a Fail state must name its error (`Error` or `ErrorPath`)",
+            );
         }
     }
 
     fn choice(&mut self, path: &str, state: &Value) {
-        let Some(rules) = state.get("Choices").and_then(Value::as_sequence).filter(|rules| !rules.is_empty()) else {
+        let Some(rules) = state
+            .get("Choices")
+            .and_then(Value::as_sequence)
+            .filter(|rules| !rules.is_empty())
+        else {
             self.problem(path, "a Choice state needs a non-empty `Choices`");
             return;
         };
@@ -479,7 +582,10 @@ impl Checker<'_> {
                             self.rule(path, inner, false);
                         }
                     }
-                    None => self.problem(path, format!("`{combinator}` needs a non-empty list of rules")),
+                    None => self.problem(
+                        path,
+                        format!("`{combinator}` needs a non-empty list of rules"),
+                    ),
                 }
                 return;
             }
@@ -510,7 +616,9 @@ impl Checker<'_> {
         }
         let (operator, value) = operators[0];
         let fits = if operator.ends_with("Path") {
-            value.as_str().is_some_and(|text| check_path(text, PathKind::Path).is_ok())
+            value
+                .as_str()
+                .is_some_and(|text| check_path(text, PathKind::Path).is_ok())
         } else if operator.starts_with("String") || operator.starts_with("Timestamp") {
             value.is_string()
         } else if operator.starts_with("Numeric") {
@@ -521,19 +629,38 @@ impl Checker<'_> {
             self.problem(path, format!("`{operator}` is not a comparison operator"));
             return;
         };
-        const KNOWN_SUFFIXES: &[&str] =
-            &["Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals", "Matches"];
-        let known = ["IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"].contains(&operator)
-            || ["String", "Numeric", "Boolean", "Timestamp"].iter().any(|kind| {
-                operator.strip_prefix(kind).is_some_and(|rest| {
-                    let rest = rest.strip_suffix("Path").unwrap_or(rest);
-                    KNOWN_SUFFIXES.contains(&rest)
-                })
-            });
+        const KNOWN_SUFFIXES: &[&str] = &[
+            "Equals",
+            "LessThan",
+            "GreaterThan",
+            "LessThanEquals",
+            "GreaterThanEquals",
+            "Matches",
+        ];
+        let known = [
+            "IsNull",
+            "IsPresent",
+            "IsNumeric",
+            "IsString",
+            "IsBoolean",
+            "IsTimestamp",
+        ]
+        .contains(&operator)
+            || ["String", "Numeric", "Boolean", "Timestamp"]
+                .iter()
+                .any(|kind| {
+                    operator.strip_prefix(kind).is_some_and(|rest| {
+                        let rest = rest.strip_suffix("Path").unwrap_or(rest);
+                        KNOWN_SUFFIXES.contains(&rest)
+                    })
+                });
         if !known {
             self.problem(path, format!("`{operator}` is not a comparison operator"));
         } else if !fits {
-            self.problem(path, format!("`{operator}` is given a value of the wrong type"));
+            self.problem(
+                path,
+                format!("`{operator}` is given a value of the wrong type"),
+            );
         }
     }
 
@@ -556,20 +683,38 @@ impl Checker<'_> {
                 self.problem(path, format!("ProcessorConfig ExecutionType `{execution_type}` is not STANDARD or EXPRESS"));
             }
         } else if distributed {
-            self.problem(path, "a distributed map needs ProcessorConfig ExecutionType");
+            self.problem(
+                path,
+                "a distributed map needs ProcessorConfig ExecutionType",
+            );
         }
-        for field in ["ItemReader", "ItemBatcher", "ResultWriter", "ToleratedFailurePercentage", "ToleratedFailureCount", "Label"] {
+        for field in [
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "ToleratedFailurePercentage",
+            "ToleratedFailureCount",
+            "Label",
+        ] {
             if state.get(field).is_some() && !distributed {
-                self.problem(path, format!("`{field}` needs a distributed map (ProcessorConfig Mode DISTRIBUTED)"));
+                self.problem(
+                    path,
+                    format!("`{field}` needs a distributed map (ProcessorConfig Mode DISTRIBUTED)"),
+                );
             }
         }
         if let Some(reader) = state.get("ItemReader") {
             self.item_reader(path, reader);
         }
         if let Some(batcher) = state.get("ItemBatcher") {
-            let size = batcher.get("MaxItemsPerBatch").or_else(|| batcher.get("MaxInputBytesPerBatch"));
+            let size = batcher
+                .get("MaxItemsPerBatch")
+                .or_else(|| batcher.get("MaxInputBytesPerBatch"));
             if size.is_none_or(|size| size.as_u64().is_none_or(|n| n == 0)) {
-                self.problem(path, "ItemBatcher needs a positive MaxItemsPerBatch or MaxInputBytesPerBatch");
+                self.problem(
+                    path,
+                    "ItemBatcher needs a positive MaxItemsPerBatch or MaxInputBytesPerBatch",
+                );
             }
             if let Some(input) = batcher.get("BatchInput") {
                 if input.is_mapping() {
@@ -580,48 +725,73 @@ impl Checker<'_> {
             }
         }
         if let Some(writer) = state.get("ResultWriter") {
-            if writer.get("Resource").and_then(Value::as_str) != Some("arn:aws:states:::s3:putObject") {
-                self.problem(path, "ResultWriter Resource must be arn:aws:states:::s3:putObject");
+            if writer.get("Resource").and_then(Value::as_str)
+                != Some("arn:aws:states:::s3:putObject")
+            {
+                self.problem(
+                    path,
+                    "ResultWriter Resource must be arn:aws:states:::s3:putObject",
+                );
             }
             let parameters = writer.get("Parameters");
-            if parameters.and_then(|p| p.get("Bucket").or_else(|| p.get("Bucket.$"))).is_none()
-                || parameters.and_then(|p| p.get("Prefix").or_else(|| p.get("Prefix.$"))).is_none()
+            if parameters
+                .and_then(|p| p.get("Bucket").or_else(|| p.get("Bucket.$")))
+                .is_none()
+                || parameters
+                    .and_then(|p| p.get("Prefix").or_else(|| p.get("Prefix.$")))
+                    .is_none()
             {
                 self.problem(path, "ResultWriter needs Parameters Bucket and Prefix");
             }
         }
-        if let Some(percentage) = state.get("ToleratedFailurePercentage") {
-            if percentage.as_f64().is_none_or(|p| !(0.0..=100.0).contains(&p)) {
-                self.problem(path, "ToleratedFailurePercentage must be 0 to 100");
-            }
+        if let Some(percentage) = state.get("ToleratedFailurePercentage")
+            && percentage
+                .as_f64()
+                .is_none_or(|p| !(0.0..=100.0).contains(&p))
+        {
+            self.problem(path, "ToleratedFailurePercentage must be 0 to 100");
         }
         for field in ["ToleratedFailureCount", "MaxConcurrency"] {
-            if let Some(value) = state.get(field) {
-                if value.as_u64().is_none() {
-                    self.problem(path, format!("{field} must be a whole number"));
-                }
+            if let Some(value) = state.get(field)
+                && value.as_u64().is_none()
+            {
+                self.problem(path, format!("{field} must be a whole number"));
             }
         }
     }
 
     fn item_reader(&mut self, path: &str, reader: &Value) {
         let resource = reader.get("Resource").and_then(Value::as_str).unwrap_or("");
-        if !matches!(resource, "arn:aws:states:::s3:getObject" | "arn:aws:states:::s3:listObjectsV2") {
-            self.problem(path, format!("ItemReader Resource `{resource}` is not s3:getObject or s3:listObjectsV2"));
+        if !matches!(
+            resource,
+            "arn:aws:states:::s3:getObject" | "arn:aws:states:::s3:listObjectsV2"
+        ) {
+            self.problem(
+                path,
+                format!("ItemReader Resource `{resource}` is not s3:getObject or s3:listObjectsV2"),
+            );
         }
         let parameters = reader.get("Parameters");
-        if parameters.and_then(|p| p.get("Bucket").or_else(|| p.get("Bucket.$"))).is_none() {
+        if parameters
+            .and_then(|p| p.get("Bucket").or_else(|| p.get("Bucket.$")))
+            .is_none()
+        {
             self.problem(path, "ItemReader needs Parameters Bucket");
         }
         if let Some(parameters) = parameters {
             self.payload(path, "ItemReader.Parameters", parameters);
         }
         if resource.ends_with("getObject") {
-            if parameters.and_then(|p| p.get("Key").or_else(|| p.get("Key.$"))).is_none() {
+            if parameters
+                .and_then(|p| p.get("Key").or_else(|| p.get("Key.$")))
+                .is_none()
+            {
                 self.problem(path, "ItemReader s3:getObject needs Parameters Key");
             }
             let config = reader.get("ReaderConfig");
-            let input_type = config.and_then(|c| c.get("InputType")).and_then(Value::as_str);
+            let input_type = config
+                .and_then(|c| c.get("InputType"))
+                .and_then(Value::as_str);
             match input_type {
                 Some("CSV") => {
                     match config.and_then(|c| c.get("CSVHeaderLocation")).and_then(Value::as_str) {
@@ -648,7 +818,13 @@ impl Checker<'_> {
         let edges: BTreeMap<&str, Vec<String>> = states
             .iter()
             .filter_map(|(name, state)| {
-                Some((name.as_str()?, transitions(state).into_iter().map(|(target, _, _)| target).collect()))
+                Some((
+                    name.as_str()?,
+                    transitions(state)
+                        .into_iter()
+                        .map(|(target, _, _)| target)
+                        .collect(),
+                ))
             })
             .collect();
         let mut reached = BTreeSet::new();
@@ -665,7 +841,8 @@ impl Checker<'_> {
             .iter()
             .filter(|(_, state)| {
                 let kind = state.get("Type").and_then(Value::as_str);
-                matches!(kind, Some("Succeed" | "Fail")) || state.get("End").and_then(Value::as_bool) == Some(true)
+                matches!(kind, Some("Succeed" | "Fail"))
+                    || state.get("End").and_then(Value::as_bool) == Some(true)
             })
             .filter_map(|(name, _)| name.as_str().map(str::to_owned))
             .collect();
@@ -685,7 +862,10 @@ impl Checker<'_> {
             if !reached.contains(*name) {
                 self.problem(&path, "is unreachable from StartAt");
             } else if !ends.contains(*name) {
-                self.problem(&path, "never reaches an end (no path to Succeed, Fail or End)");
+                self.problem(
+                    &path,
+                    "never reaches an end (no path to Succeed, Fail or End)",
+                );
             }
         }
     }
@@ -694,7 +874,9 @@ impl Checker<'_> {
     fn failures_dressed_as_success(&mut self, definition: &Value) {
         let mut scopes = vec![(String::new(), definition)];
         while let Some((prefix, scope)) = scopes.pop() {
-            let Some(states) = scope_states(scope) else { continue };
+            let Some(states) = scope_states(scope) else {
+                continue;
+            };
             let failure_targets: BTreeSet<String> = states
                 .values()
                 .flat_map(transitions)
@@ -706,11 +888,16 @@ impl Checker<'_> {
                 let path = format!("{prefix}{name}");
                 let kind = state.get("Type").and_then(Value::as_str).unwrap_or("");
                 let lowered = name.to_ascii_lowercase();
-                let sounds_failed = ["fail", "error", "invalid"].iter().any(|word| lowered.contains(word));
+                let sounds_failed = ["fail", "error", "invalid"]
+                    .iter()
+                    .any(|word| lowered.contains(word));
                 if matches!(kind, "Pass" | "Succeed") && sounds_failed {
                     self.problem(&path, format!("a {kind} state named like a failure makes a failed execution look successful: use a Fail state"));
                 }
-                if kind == "Pass" && failure_targets.contains(name) && self.ends_without_failing(states, name) {
+                if kind == "Pass"
+                    && failure_targets.contains(name)
+                    && self.ends_without_failing(states, name)
+                {
                     self.problem(&path, "a Catch leads to this Pass state, and from it the execution can succeed without passing a Task or a Fail state: end failures in a Fail state");
                 }
                 for nested in nested_scopes(state) {
@@ -728,7 +915,9 @@ impl Checker<'_> {
             if !seen.insert(current.clone()) {
                 return false;
             }
-            let Some(state) = states.get(current.as_str()) else { return false };
+            let Some(state) = states.get(current.as_str()) else {
+                return false;
+            };
             match state.get("Type").and_then(Value::as_str) {
                 Some("Succeed") => return true,
                 Some("Pass") => {

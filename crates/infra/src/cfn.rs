@@ -42,7 +42,11 @@ impl<'a> Resource<'a> {
 impl<'a> Template<'a> {
     /// A template rendered for `region` and `account_id`.
     pub fn new(root: &'a Value, region: &'a str, account_id: &'a str) -> Self {
-        Template { root, region, account_id }
+        Template {
+            root,
+            region,
+            account_id,
+        }
     }
 
     /// The template's root value.
@@ -58,13 +62,18 @@ impl<'a> Template<'a> {
             .into_iter()
             .flat_map(Mapping::iter)
             .filter_map(|(id, body)| {
-                Some(Resource { id: id.as_str()?, kind: body.get("Type")?.as_str()?, body })
+                Some(Resource {
+                    id: id.as_str()?,
+                    kind: body.get("Type")?.as_str()?,
+                    body,
+                })
             })
     }
 
     /// Every resource of one type.
     pub fn of_type(&self, kind: &'a str) -> impl Iterator<Item = Resource<'a>> + 'a {
-        self.resources().filter(move |resource| resource.kind == kind)
+        self.resources()
+            .filter(move |resource| resource.kind == kind)
     }
 
     /// One resource by logical id.
@@ -73,8 +82,14 @@ impl<'a> Template<'a> {
     }
 
     /// The resource of `kind` whose property `name_property` is `name`.
-    pub fn find_named(&self, kind: &'a str, name_property: &str, name: &str) -> Option<Resource<'a>> {
-        self.of_type(kind).find(|resource| resource.prop_str(&[name_property]) == Some(name))
+    pub fn find_named(
+        &self,
+        kind: &'a str,
+        name_property: &str,
+        name: &str,
+    ) -> Option<Resource<'a>> {
+        self.of_type(kind)
+            .find(|resource| resource.prop_str(&[name_property]) == Some(name))
     }
 
     /// The logical id a `{Ref: X}` or `{Fn::GetAtt: [X, A]}` points to.
@@ -82,7 +97,11 @@ impl<'a> Template<'a> {
         if let Some(id) = value.get("Ref").and_then(Value::as_str) {
             return Some(id);
         }
-        value.get("Fn::GetAtt").and_then(Value::as_sequence).and_then(|parts| parts.first()).and_then(Value::as_str)
+        value
+            .get("Fn::GetAtt")
+            .and_then(Value::as_sequence)
+            .and_then(|parts| parts.first())
+            .and_then(Value::as_str)
     }
 
     /// The ARN (or, for a bucket's `Ref`, the name) a value stands for, when it can be known before
@@ -105,9 +124,13 @@ impl<'a> Template<'a> {
                 let function = self.resource(function_id)?;
                 let name = function.prop_str(&["FunctionName"])?;
                 let alias = resource.prop_str(&["Name"])?;
-                Some(format!("arn:aws:lambda:{region}:{account}:function:{name}:{alias}"))
+                Some(format!(
+                    "arn:aws:lambda:{region}:{account}:function:{name}:{alias}"
+                ))
             }
-            ("AWS::Lambda::Function", None) => resource.prop_str(&["FunctionName"]).map(str::to_owned),
+            ("AWS::Lambda::Function", None) => {
+                resource.prop_str(&["FunctionName"]).map(str::to_owned)
+            }
             ("AWS::Lambda::Function", Some("Arn")) => resource
                 .prop_str(&["FunctionName"])
                 .map(|name| format!("arn:aws:lambda:{region}:{account}:function:{name}")),
@@ -118,15 +141,15 @@ impl<'a> Template<'a> {
                 .prop_str(&["TopicName"])
                 .map(|name| format!("arn:aws:sns:{region}:{account}:{name}")),
             ("AWS::S3::Bucket", None) => resource.prop_str(&["BucketName"]).map(str::to_owned),
-            ("AWS::S3::Bucket", Some("Arn")) => {
-                resource.prop_str(&["BucketName"]).map(|name| format!("arn:aws:s3:::{name}"))
-            }
+            ("AWS::S3::Bucket", Some("Arn")) => resource
+                .prop_str(&["BucketName"])
+                .map(|name| format!("arn:aws:s3:::{name}")),
             ("AWS::DynamoDB::Table", Some("Arn")) => resource
                 .prop_str(&["TableName"])
                 .map(|name| format!("arn:aws:dynamodb:{region}:{account}:table/{name}")),
-            ("AWS::IAM::Role", Some("Arn")) => {
-                resource.prop_str(&["RoleName"]).map(|name| format!("arn:aws:iam::{account}:role/{name}"))
-            }
+            ("AWS::IAM::Role", Some("Arn")) => resource
+                .prop_str(&["RoleName"])
+                .map(|name| format!("arn:aws:iam::{account}:role/{name}")),
             ("AWS::SQS::Queue", Some("Arn")) => resource
                 .prop_str(&["QueueName"])
                 .map(|name| format!("arn:aws:sqs:{region}:{account}:{name}")),

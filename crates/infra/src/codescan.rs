@@ -17,19 +17,35 @@ pub const SDK_ACTIONS: &[(&str, &str, &str)] = &[
     ("aws_sdk_s3", "create_multipart_upload", "s3:PutObject"),
     ("aws_sdk_s3", "upload_part", "s3:PutObject"),
     ("aws_sdk_s3", "complete_multipart_upload", "s3:PutObject"),
-    ("aws_sdk_s3", "abort_multipart_upload", "s3:AbortMultipartUpload"),
+    (
+        "aws_sdk_s3",
+        "abort_multipart_upload",
+        "s3:AbortMultipartUpload",
+    ),
     ("aws_sdk_s3", "delete_object", "s3:DeleteObject"),
     ("aws_sdk_s3", "list_objects_v2", "s3:ListBucket"),
     ("aws_sdk_s3", "copy_object", "s3:PutObject"),
     ("aws_sdk_dynamodb", "put_item", "dynamodb:PutItem"),
-    ("aws_sdk_dynamodb", "batch_write_item", "dynamodb:BatchWriteItem"),
+    (
+        "aws_sdk_dynamodb",
+        "batch_write_item",
+        "dynamodb:BatchWriteItem",
+    ),
     ("aws_sdk_dynamodb", "update_item", "dynamodb:UpdateItem"),
     ("aws_sdk_dynamodb", "delete_item", "dynamodb:DeleteItem"),
     ("aws_sdk_dynamodb", "get_item", "dynamodb:GetItem"),
-    ("aws_sdk_dynamodb", "batch_get_item", "dynamodb:BatchGetItem"),
+    (
+        "aws_sdk_dynamodb",
+        "batch_get_item",
+        "dynamodb:BatchGetItem",
+    ),
     ("aws_sdk_dynamodb", "query", "dynamodb:Query"),
     ("aws_sdk_dynamodb", "scan", "dynamodb:Scan"),
-    ("aws_sdk_dynamodb", "transact_write_items", "dynamodb:PutItem"),
+    (
+        "aws_sdk_dynamodb",
+        "transact_write_items",
+        "dynamodb:PutItem",
+    ),
     ("aws_sdk_sns", "publish", "sns:Publish"),
     ("aws_sdk_sns", "publish_batch", "sns:Publish"),
     ("aws_sdk_sesv2", "send_email", "ses:SendEmail"),
@@ -37,14 +53,30 @@ pub const SDK_ACTIONS: &[(&str, &str, &str)] = &[
     ("aws_sdk_ses", "send_raw_email", "ses:SendRawEmail"),
     ("aws_sdk_ssm", "get_parameter", "ssm:GetParameter"),
     ("aws_sdk_ssm", "get_parameters", "ssm:GetParameters"),
-    ("aws_sdk_secretsmanager", "get_secret_value", "secretsmanager:GetSecretValue"),
-    ("aws_sdk_cloudwatch", "put_metric_data", "cloudwatch:PutMetricData"),
+    (
+        "aws_sdk_secretsmanager",
+        "get_secret_value",
+        "secretsmanager:GetSecretValue",
+    ),
+    (
+        "aws_sdk_cloudwatch",
+        "put_metric_data",
+        "cloudwatch:PutMetricData",
+    ),
     ("aws_sdk_sfn", "start_execution", "states:StartExecution"),
-    ("aws_sdk_sfn", "describe_execution", "states:DescribeExecution"),
+    (
+        "aws_sdk_sfn",
+        "describe_execution",
+        "states:DescribeExecution",
+    ),
     ("aws_sdk_glue", "get_table", "glue:GetTable"),
     ("aws_sdk_glue", "get_partition", "glue:GetPartition"),
     ("aws_sdk_glue", "create_partition", "glue:CreatePartition"),
-    ("aws_sdk_glue", "batch_create_partition", "glue:BatchCreatePartition"),
+    (
+        "aws_sdk_glue",
+        "batch_create_partition",
+        "glue:BatchCreatePartition",
+    ),
     ("aws_sdk_glue", "update_partition", "glue:UpdatePartition"),
 ];
 
@@ -63,7 +95,11 @@ pub struct SdkCall {
 
 /// The SDK calls in one file's text.
 pub fn sdk_calls(file: &str, text: &str) -> Vec<SdkCall> {
-    let crates: BTreeSet<&str> = SDK_ACTIONS.iter().map(|(krate, _, _)| *krate).filter(|krate| text.contains(krate)).collect();
+    let crates: BTreeSet<&str> = SDK_ACTIONS
+        .iter()
+        .map(|(krate, _, _)| *krate)
+        .filter(|krate| text.contains(krate))
+        .collect();
     if crates.is_empty() {
         return Vec::new();
     }
@@ -81,7 +117,12 @@ pub fn sdk_calls(file: &str, text: &str) -> Vec<SdkCall> {
             let statement_end = code[at..].find(';').map_or(code.len(), |end| at + end);
             if code[at..statement_end].contains(".send()") {
                 let line = code[..start].matches('\n').count() + 1;
-                let call = SdkCall { file: file.to_owned(), line, operation: (*operation).to_owned(), action: (*action).to_owned() };
+                let call = SdkCall {
+                    file: file.to_owned(),
+                    line,
+                    operation: (*operation).to_owned(),
+                    action: (*action).to_owned(),
+                };
                 if !calls.contains(&call) {
                     calls.push(call);
                 }
@@ -144,9 +185,14 @@ fn strip_comments(text: &str) -> String {
 /// Checks the calls of every source file (path relative to the repository, text) against the needs.
 pub fn check_code(files: &[(String, String)], principals: &[Principal]) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    let all_actions: BTreeSet<&str> = principals.iter().flat_map(|p| p.declared_actions.iter().map(String::as_str)).collect();
+    let all_actions: BTreeSet<&str> = principals
+        .iter()
+        .flat_map(|p| p.declared_actions.iter().map(String::as_str))
+        .collect();
     for (path, text) in files {
-        let owner = path.strip_prefix("functions/").and_then(|rest| rest.split('/').next());
+        let owner = path
+            .strip_prefix("functions/")
+            .and_then(|rest| rest.split('/').next());
         for call in sdk_calls(path, text) {
             let location = format!("{}:{}", call.file, call.line);
             match owner {
@@ -191,7 +237,10 @@ async fn run(client: &Client, http: &reqwest::Client) {
     built.send().await;
 }
 "#;
-        let calls: Vec<String> = sdk_calls("f.rs", text).iter().map(|c| format!("{}:{} {}", c.line, c.operation, c.action)).collect();
+        let calls: Vec<String> = sdk_calls("f.rs", text)
+            .iter()
+            .map(|c| format!("{}:{} {}", c.line, c.operation, c.action))
+            .collect();
         expect![[r#"
             [
                 "6:query dynamodb:Query",

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use serde::Serialize;
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 use similar::{ChangeTag, TextDiff};
 
 use crate::asl::{nested_scopes, scope_states};
@@ -70,21 +70,43 @@ impl Diff {
 
     /// Whether any change widens IAM access.
     pub fn widens_access(&self) -> bool {
-        self.changes.iter().any(|change| !change.widening.is_empty())
+        self.changes
+            .iter()
+            .any(|change| !change.widening.is_empty())
     }
 }
 
 /// The differences from `old` to `new`.
 pub fn diff(old: &Rendered, new: &Rendered) -> Diff {
     let mut changes = Vec::new();
-    diff_template("stack", Some(&old.template), Some(&new.template), &mut changes);
-    diff_template("bootstrap", old.bootstrap.as_ref(), new.bootstrap.as_ref(), &mut changes);
+    diff_template(
+        "stack",
+        Some(&old.template),
+        Some(&new.template),
+        &mut changes,
+    );
+    diff_template(
+        "bootstrap",
+        old.bootstrap.as_ref(),
+        new.bootstrap.as_ref(),
+        &mut changes,
+    );
     let old_policy = serde_yaml::to_value(&old.stack_policy).unwrap_or_default();
     let new_policy = serde_yaml::to_value(&new.stack_policy).unwrap_or_default();
-    if let Some(change) = compare("stack-policy", "Template", "stack policy", None, Some(&old_policy), Some(&new_policy)) {
+    if let Some(change) = compare(
+        "stack-policy",
+        "Template",
+        "stack policy",
+        None,
+        Some(&old_policy),
+        Some(&new_policy),
+    ) {
         changes.push(change);
     }
-    Diff { environment: new.environment.to_string(), changes }
+    Diff {
+        environment: new.environment.to_string(),
+        changes,
+    }
 }
 
 fn section<'a>(template: Option<&'a Value>, name: &str) -> BTreeMap<String, &'a Value> {
@@ -97,7 +119,12 @@ fn section<'a>(template: Option<&'a Value>, name: &str) -> BTreeMap<String, &'a 
         .collect()
 }
 
-fn diff_template(document: &str, old: Option<&Value>, new: Option<&Value>, changes: &mut Vec<Change>) {
+fn diff_template(
+    document: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    changes: &mut Vec<Change>,
+) {
     if old.is_none() && new.is_none() {
         return;
     }
@@ -112,11 +139,22 @@ fn diff_template(document: &str, old: Option<&Value>, new: Option<&Value>, chang
         let ids: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
         for id in ids {
             let (a, b) = (before.get(id).copied(), after.get(id).copied());
-            let kind = b.or(a).and_then(|r| r.get("Type")).and_then(Value::as_str).map(str::to_owned);
+            let kind = b
+                .or(a)
+                .and_then(|r| r.get("Type"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             if kind.as_deref() == Some("AWS::StepFunctions::StateMachine") {
                 let (a_rest, a_states) = split_state_machine(a);
                 let (b_rest, b_states) = split_state_machine(b);
-                if let Some(change) = compare(document, name, id, kind.clone(), a_rest.as_ref(), b_rest.as_ref()) {
+                if let Some(change) = compare(
+                    document,
+                    name,
+                    id,
+                    kind.clone(),
+                    a_rest.as_ref(),
+                    b_rest.as_ref(),
+                ) {
                     changes.push(change);
                 }
                 let paths: BTreeSet<&String> = a_states.keys().chain(b_states.keys()).collect();
@@ -124,8 +162,19 @@ fn diff_template(document: &str, old: Option<&Value>, new: Option<&Value>, chang
                     .into_iter()
                     .filter_map(|path| {
                         let (x, y) = (a_states.get(path), b_states.get(path));
-                        let state_type = y.or(x).and_then(|s| s.get("Type")).and_then(Value::as_str).map(|t| format!("{t} state"));
-                        compare(document, "States", &format!("{id}/{path}"), state_type, x, y)
+                        let state_type = y
+                            .or(x)
+                            .and_then(|s| s.get("Type"))
+                            .and_then(Value::as_str)
+                            .map(|t| format!("{t} state"));
+                        compare(
+                            document,
+                            "States",
+                            &format!("{id}/{path}"),
+                            state_type,
+                            x,
+                            y,
+                        )
                     })
                     .collect();
                 changes.append(&mut state_changes);
@@ -143,10 +192,15 @@ fn diff_template(document: &str, old: Option<&Value>, new: Option<&Value>, chang
 
 /// A state machine resource without its definition, and its states by path (each without nested states).
 fn split_state_machine(resource: Option<&Value>) -> (Option<Value>, BTreeMap<String, Value>) {
-    let Some(resource) = resource else { return (None, BTreeMap::new()) };
+    let Some(resource) = resource else {
+        return (None, BTreeMap::new());
+    };
     let mut rest = resource.clone();
     let mut states = BTreeMap::new();
-    let definition = rest.get_mut("Properties").and_then(Value::as_mapping_mut).and_then(|p| p.remove("Definition"));
+    let definition = rest
+        .get_mut("Properties")
+        .and_then(Value::as_mapping_mut)
+        .and_then(|p| p.remove("Definition"));
     if let Some(definition) = definition {
         let mut top = definition.clone();
         if let Some(mapping) = top.as_mapping_mut() {
@@ -155,7 +209,10 @@ fn split_state_machine(resource: Option<&Value>) -> (Option<Value>, BTreeMap<Str
         states.insert("(definition)".to_owned(), top);
         collect_states("", &definition, &mut states);
         if let Some(properties) = rest.get_mut("Properties").and_then(Value::as_mapping_mut) {
-            properties.insert("Definition".into(), Value::String(format!("({} states, shown one by one)", states.len() - 1)));
+            properties.insert(
+                "Definition".into(),
+                Value::String(format!("({} states, shown one by one)", states.len() - 1)),
+            );
         }
     }
     (Some(rest), states)
@@ -172,7 +229,10 @@ fn collect_states(prefix: &str, scope: &Value, out: &mut BTreeMap<String, Value>
         if let Some(mapping) = own.as_mapping_mut() {
             for field in ["ItemProcessor", "Iterator"] {
                 if let Some(Value::Mapping(processor)) = mapping.get_mut(field) {
-                    processor.insert("States".into(), Value::String("(shown one by one)".to_owned()));
+                    processor.insert(
+                        "States".into(),
+                        Value::String("(shown one by one)".to_owned()),
+                    );
                 }
             }
         }
@@ -180,7 +240,14 @@ fn collect_states(prefix: &str, scope: &Value, out: &mut BTreeMap<String, Value>
     }
 }
 
-fn compare(document: &str, section: &str, id: &str, resource_type: Option<String>, old: Option<&Value>, new: Option<&Value>) -> Option<Change> {
+fn compare(
+    document: &str,
+    section: &str,
+    id: &str,
+    resource_type: Option<String>,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> Option<Change> {
     let kind = match (old, new) {
         (None, None) => return None,
         (None, Some(_)) => ChangeKind::Added,
@@ -206,7 +273,10 @@ fn text_diff(before: &str, after: &str) -> Vec<DiffLine> {
     let mut lines = Vec::new();
     for (index, group) in diff.grouped_ops(3).iter().enumerate() {
         if index > 0 {
-            lines.push(DiffLine { tag: '@', text: "...".to_owned() });
+            lines.push(DiffLine {
+                tag: '@',
+                text: "...".to_owned(),
+            });
         }
         for op in group {
             for change in diff.iter_changes(op) {
@@ -215,7 +285,10 @@ fn text_diff(before: &str, after: &str) -> Vec<DiffLine> {
                     ChangeTag::Insert => '+',
                     ChangeTag::Equal => ' ',
                 };
-                lines.push(DiffLine { tag, text: change.value().trim_end_matches('\n').to_owned() });
+                lines.push(DiffLine {
+                    tag,
+                    text: change.value().trim_end_matches('\n').to_owned(),
+                });
             }
         }
     }
@@ -224,8 +297,17 @@ fn text_diff(before: &str, after: &str) -> Vec<DiffLine> {
 
 fn role_pairs(role: Option<&Value>) -> BTreeSet<(String, String)> {
     let mut pairs = BTreeSet::new();
-    for policy in role.and_then(|r| r.get("Properties")).and_then(|p| p.get("Policies")).and_then(Value::as_sequence).into_iter().flatten() {
-        let statements = policy.get("PolicyDocument").and_then(|d| d.get("Statement")).unwrap_or(&Value::Null);
+    for policy in role
+        .and_then(|r| r.get("Properties"))
+        .and_then(|p| p.get("Policies"))
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let statements = policy
+            .get("PolicyDocument")
+            .and_then(|d| d.get("Statement"))
+            .unwrap_or(&Value::Null);
         for pair in allowed_pairs(statements).0 {
             pairs.insert((pair.action, short(&pair.resource)));
         }
@@ -249,7 +331,11 @@ fn widening(old: Option<&Value>, new: Option<&Value>) -> Vec<String> {
             out.push(format!("new resource for {action}: {resource}"));
         }
     }
-    let trust = |role: Option<&Value>| role.and_then(|r| r.get("Properties")).and_then(|p| p.get("AssumeRolePolicyDocument")).cloned();
+    let trust = |role: Option<&Value>| {
+        role.and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("AssumeRolePolicyDocument"))
+            .cloned()
+    };
     if old.is_some() && trust(old) != trust(new) {
         out.push("the trust policy (who may assume the role) changed".to_owned());
     }
@@ -265,7 +351,13 @@ const RESET: &str = "\x1b[0m";
 
 /// The diff as text for a reviewer; ANSI colours when `color`.
 pub fn render_text(diff: &Diff, color: bool) -> String {
-    let paint = |code: &str, text: &str| if color { format!("{code}{text}{RESET}") } else { text.to_owned() };
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("{code}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    };
     let mut out = String::new();
     if diff.is_empty() {
         let _ = writeln!(out, "{}: no changes", diff.environment);
@@ -277,7 +369,11 @@ pub fn render_text(diff: &Diff, color: bool) -> String {
         "{}: {} changes{}",
         diff.environment,
         diff.changes.len(),
-        if widening > 0 { format!(", {widening} widen IAM access") } else { String::new() }
+        if widening > 0 {
+            format!(", {widening} widen IAM access")
+        } else {
+            String::new()
+        }
     );
     for change in &diff.changes {
         let (mark, code) = match change.kind {
@@ -285,12 +381,31 @@ pub fn render_text(diff: &Diff, color: bool) -> String {
             ChangeKind::Removed => ('-', RED),
             ChangeKind::Modified => ('~', YELLOW),
         };
-        let kind = change.resource_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-        let document = if change.document == "stack" { String::new() } else { format!("{} ", change.document) };
+        let kind = change
+            .resource_type
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
+        let document = if change.document == "stack" {
+            String::new()
+        } else {
+            format!("{} ", change.document)
+        };
         out.push('\n');
-        let _ = writeln!(out, "{}", paint(code, &format!("{mark} {document}{} {}{kind}", change.section, change.id)));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                code,
+                &format!("{mark} {document}{} {}{kind}", change.section, change.id)
+            )
+        );
         for widening in &change.widening {
-            let _ = writeln!(out, "  {}", paint(BOLD_RED, &format!("! widens access: {widening}")));
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(BOLD_RED, &format!("! widens access: {widening}"))
+            );
         }
         for line in &change.lines {
             let text = format!("  {} {}", line.tag, line.text);
@@ -303,13 +418,4 @@ pub fn render_text(diff: &Diff, color: bool) -> String {
         }
     }
     out
-}
-
-/// A mapping from key-value pairs (for tests and callers that build values).
-pub fn mapping(pairs: &[(&str, Value)]) -> Value {
-    let mut out = Mapping::new();
-    for (key, value) in pairs {
-        out.insert((*key).into(), value.clone());
-    }
-    Value::Mapping(out)
 }

@@ -81,8 +81,9 @@ impl FromStr for EnvironmentName {
                 if !well_formed {
                     return Err(InfraError::UnknownEnvironment(s.to_owned()));
                 }
-                let number =
-                    digits.parse().map_err(|_| InfraError::UnknownEnvironment(s.to_owned()))?;
+                let number = digits
+                    .parse()
+                    .map_err(|_| InfraError::UnknownEnvironment(s.to_owned()))?;
                 Ok(EnvironmentName::Preview(number))
             }
         }
@@ -342,10 +343,14 @@ impl EnvironmentConfig {
                     return fail("platform.from is only for `mode: shared`".to_owned());
                 }
                 let Some(network) = &self.network else {
-                    return fail("an environment that owns its platform needs `network`".to_owned());
+                    return fail(
+                        "an environment that owns its platform needs `network`".to_owned(),
+                    );
                 };
                 let Some(database) = &self.database else {
-                    return fail("an environment that owns its platform needs `database`".to_owned());
+                    return fail(
+                        "an environment that owns its platform needs `database`".to_owned(),
+                    );
                 };
                 if network.nat_gateways > 2 {
                     return fail("network.natGateways is 0, 1 or 2".to_owned());
@@ -353,7 +358,9 @@ impl EnvironmentConfig {
                 if database.mode == DatabaseMode::Aurora {
                     let (Some(min), Some(max)) = (database.min_capacity, database.max_capacity)
                     else {
-                        return fail("an Aurora database needs minCapacity and maxCapacity".to_owned());
+                        return fail(
+                            "an Aurora database needs minCapacity and maxCapacity".to_owned(),
+                        );
                     };
                     if !(0.5..=max).contains(&min) || max > 256.0 {
                         return fail(format!(
@@ -363,18 +370,26 @@ impl EnvironmentConfig {
                     if database.engine_version.is_none() || database.backup_retention_days.is_none()
                     {
                         return fail(
-                            "an Aurora database needs engineVersion and backupRetentionDays".to_owned(),
+                            "an Aurora database needs engineVersion and backupRetentionDays"
+                                .to_owned(),
                         );
                     }
                 } else if database.proxy {
                     return fail("database.proxy needs `mode: aurora`".to_owned());
                 }
                 if !is_schema_name(&database.schema) {
-                    return fail(format!("database.schema `{}` is not a plain identifier", database.schema));
+                    return fail(format!(
+                        "database.schema `{}` is not a plain identifier",
+                        database.schema
+                    ));
                 }
             }
             PlatformMode::Shared => {
-                if self.platform.from.as_deref().is_none_or(|from| from.parse::<EnvironmentName>().is_err())
+                if self
+                    .platform
+                    .from
+                    .as_deref()
+                    .is_none_or(|from| from.parse::<EnvironmentName>().is_err())
                 {
                     return fail("`mode: shared` needs `from:` naming an environment".to_owned());
                 }
@@ -406,7 +421,10 @@ impl EnvironmentConfig {
             2922, 3288, 3653,
         ];
         if !RETENTION_DAYS.contains(&self.logs.retention_days) {
-            return fail(format!("logs.retentionDays {} is not a value CloudWatch Logs accepts", self.logs.retention_days));
+            return fail(format!(
+                "logs.retentionDays {} is not a value CloudWatch Logs accepts",
+                self.logs.retention_days
+            ));
         }
         Ok(())
     }
@@ -424,7 +442,9 @@ impl EnvironmentConfig {
 /// Whether `name` is a lower-case SQL identifier that needs no quoting.
 fn is_schema_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() <= 63
 }
@@ -433,6 +453,8 @@ fn is_schema_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    // expect-test's `check` helpers take the expectation by value, as its documentation does.
+    #[allow(clippy::needless_pass_by_value)]
     fn check(input: &str, expected: expect_test::Expect) {
         let actual = match input.parse::<EnvironmentName>() {
             Ok(name) => format!("{name:?} {name}"),
@@ -444,27 +466,43 @@ mod tests {
     #[test]
     fn names_parse_and_previews_take_only_plain_numbers() {
         check("staging", expect_test::expect!["Staging staging"]);
-        check("preview-pr-42", expect_test::expect!["Preview(42) preview-pr-42"]);
-        check("preview-pr-123456789", expect_test::expect!["Preview(123456789) preview-pr-123456789"]);
+        check(
+            "preview-pr-42",
+            expect_test::expect!["Preview(42) preview-pr-42"],
+        );
+        check(
+            "preview-pr-123456789",
+            expect_test::expect!["Preview(123456789) preview-pr-123456789"],
+        );
         check(
             "preview-pr-042",
-            expect_test::expect!["`preview-pr-042` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"],
+            expect_test::expect![
+                "`preview-pr-042` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"
+            ],
         );
         check(
             "preview-pr-4x",
-            expect_test::expect!["`preview-pr-4x` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"],
+            expect_test::expect![
+                "`preview-pr-4x` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"
+            ],
         );
         check(
             "preview-pr-+1",
-            expect_test::expect!["`preview-pr-+1` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"],
+            expect_test::expect![
+                "`preview-pr-+1` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"
+            ],
         );
         check(
             "preview-pr-",
-            expect_test::expect!["`preview-pr-` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"],
+            expect_test::expect![
+                "`preview-pr-` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"
+            ],
         );
         check(
             "prod",
-            expect_test::expect!["`prod` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"],
+            expect_test::expect![
+                "`prod` is not an environment: use `local`, `staging`, `production` or `preview-pr-<N>` (N: 1 to 9 digits, no leading zero)"
+            ],
         );
     }
 }

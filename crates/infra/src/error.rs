@@ -18,23 +18,36 @@ pub enum InfraError {
     InvalidFile { file: String, message: String },
     /// A `${...}` parameter is not defined.
     #[error("`{file}`: `${{{name}}}` is not a parameter{hint}")]
-    UnknownParameter { file: String, name: String, hint: String },
+    UnknownParameter {
+        file: String,
+        name: String,
+        hint: String,
+    },
     /// A template is well-formed YAML but breaks a rule of the template language.
     #[error("`{file}`: {message}")]
     Template { file: String, message: String },
     /// Reading the templates from disk failed.
     #[error("could not read `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl InfraError {
     /// A rule of the template language was broken in `file`.
     pub(crate) fn template(file: &str, message: impl Into<String>) -> Self {
-        InfraError::Template { file: file.to_owned(), message: message.into() }
+        InfraError::Template {
+            file: file.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// `file` is not of the expected shape.
     pub(crate) fn invalid(file: &str, message: impl std::fmt::Display) -> Self {
-        InfraError::InvalidFile { file: file.to_owned(), message: message.to_string() }
+        InfraError::InvalidFile {
+            file: file.to_owned(),
+            message: message.to_string(),
+        }
     }
 }

@@ -4,43 +4,74 @@
 use serde_json::Value as Json;
 use serde_yaml::Value;
 
-use crate::cfn::{Template, short};
+use crate::cfn::Template;
 
 /// The fields the import state machine expects, and the JSON type of each.
-pub const IMPORT_INPUT_FIELDS: &[(&str, &str)] =
-    &[("bucket", "string"), ("key", "string"), ("etag", "string"), ("size", "number"), ("eventTime", "string")];
+pub const IMPORT_INPUT_FIELDS: &[(&str, &str)] = &[
+    ("bucket", "string"),
+    ("key", "string"),
+    ("etag", "string"),
+    ("size", "number"),
+    ("eventTime", "string"),
+];
 
-const OPERATORS: &[&str] =
-    &["prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr"];
+const OPERATORS: &[&str] = &[
+    "prefix",
+    "suffix",
+    "anything-but",
+    "numeric",
+    "exists",
+    "equals-ignore-case",
+    "wildcard",
+    "cidr",
+];
 
 /// What is wrong with an event pattern's syntax.
 pub fn check_pattern(pattern: &Json) -> Vec<String> {
     let mut problems = Vec::new();
     match pattern {
-        Json::Object(fields) if !fields.is_empty() => check_pattern_fields(fields, "", &mut problems),
+        Json::Object(fields) if !fields.is_empty() => {
+            check_pattern_fields(fields, "", &mut problems)
+        }
         _ => problems.push("the pattern must be a non-empty object".to_owned()),
     }
     problems
 }
 
-fn check_pattern_fields(fields: &serde_json::Map<String, Json>, path: &str, problems: &mut Vec<String>) {
+fn check_pattern_fields(
+    fields: &serde_json::Map<String, Json>,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
     for (name, value) in fields {
-        let here = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        let here = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
         match value {
-            Json::Object(inner) if !inner.is_empty() => check_pattern_fields(inner, &here, problems),
+            Json::Object(inner) if !inner.is_empty() => {
+                check_pattern_fields(inner, &here, problems)
+            }
             Json::Array(items) if !items.is_empty() => {
                 for item in items {
                     if let Json::Object(operator) = item {
-                        let known = operator.len() == 1 && operator.keys().all(|key| OPERATORS.contains(&key.as_str()));
+                        let known = operator.len() == 1
+                            && operator.keys().all(|key| OPERATORS.contains(&key.as_str()));
                         if !known {
-                            problems.push(format!("`{here}`: {item} is not a pattern operator ({})", OPERATORS.join(", ")));
+                            problems.push(format!(
+                                "`{here}`: {item} is not a pattern operator ({})",
+                                OPERATORS.join(", ")
+                            ));
                         }
                     } else if item.is_array() {
                         problems.push(format!("`{here}`: a pattern value cannot be a list"));
                     }
                 }
             }
-            _ => problems.push(format!("`{here}`: a pattern field must be a non-empty list of values or an object")),
+            _ => problems.push(format!(
+                "`{here}`: a pattern field must be a non-empty list of values or an object"
+            )),
         }
     }
 }
@@ -48,7 +79,9 @@ fn check_pattern_fields(fields: &serde_json::Map<String, Json>, path: &str, prob
 /// Whether an event matches a pattern (the operators above; `numeric` and `cidr` are not evaluated
 /// and never match).
 pub fn matches(pattern: &Json, event: &Json) -> bool {
-    let Json::Object(fields) = pattern else { return false };
+    let Json::Object(fields) = pattern else {
+        return false;
+    };
     fields.iter().all(|(name, expected)| {
         let actual = event.get(name);
         match expected {
@@ -63,18 +96,28 @@ fn value_matches(expected: &Json, actual: Option<&Json>) -> bool {
     let text = actual.and_then(Json::as_str);
     match expected {
         Json::Object(operator) => {
-            let Some((name, argument)) = operator.iter().next() else { return false };
+            let Some((name, argument)) = operator.iter().next() else {
+                return false;
+            };
             match name.as_str() {
-                "prefix" => text.zip(argument.as_str()).is_some_and(|(t, p)| t.starts_with(p)),
-                "suffix" => text.zip(argument.as_str()).is_some_and(|(t, s)| t.ends_with(s)),
-                "equals-ignore-case" => text.zip(argument.as_str()).is_some_and(|(t, e)| t.eq_ignore_ascii_case(e)),
+                "prefix" => text
+                    .zip(argument.as_str())
+                    .is_some_and(|(t, p)| t.starts_with(p)),
+                "suffix" => text
+                    .zip(argument.as_str())
+                    .is_some_and(|(t, s)| t.ends_with(s)),
+                "equals-ignore-case" => text
+                    .zip(argument.as_str())
+                    .is_some_and(|(t, e)| t.eq_ignore_ascii_case(e)),
                 "exists" => argument.as_bool() == Some(actual.is_some()),
                 "anything-but" => actual.is_some_and(|actual| match argument {
                     Json::Array(values) => !values.contains(actual),
                     Json::Object(_) => !value_matches(argument, Some(actual)),
                     other => other != actual,
                 }),
-                "wildcard" => text.zip(argument.as_str()).is_some_and(|(t, w)| wildcard(w.as_bytes(), t.as_bytes())),
+                "wildcard" => text
+                    .zip(argument.as_str())
+                    .is_some_and(|(t, w)| wildcard(w.as_bytes(), t.as_bytes())),
                 _ => false,
             }
         }
@@ -130,27 +173,34 @@ pub fn transform(paths: &Json, template: &str, event: &Json) -> Result<Json, Str
     let mut escaped = false;
     let mut chars = template.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
-        if c == '<' {
-            if let Some(end) = template[at..].find('>') {
-                let name = &template[at + 1..at + end];
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                    let path = paths.get(name).and_then(Json::as_str).ok_or_else(|| format!("`<{name}>` is not in InputPathsMap"))?;
-                    let value = read_path(event, path).cloned().unwrap_or(Json::Null);
-                    if in_string {
-                        let text = match &value {
-                            Json::String(text) => text.clone(),
-                            other => other.to_string(),
-                        };
-                        let quoted = serde_json::to_string(&text).unwrap_or_default();
-                        out.push_str(&quoted[1..quoted.len() - 1]);
-                    } else {
-                        out.push_str(&value.to_string());
-                    }
-                    while chars.peek().is_some_and(|(next, _)| *next <= at + end) {
-                        chars.next();
-                    }
-                    continue;
+        if c == '<'
+            && let Some(end) = template[at..].find('>')
+        {
+            let name = &template[at + 1..at + end];
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                let path = paths
+                    .get(name)
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| format!("`<{name}>` is not in InputPathsMap"))?;
+                let value = read_path(event, path).cloned().unwrap_or(Json::Null);
+                if in_string {
+                    let text = match &value {
+                        Json::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    let quoted = serde_json::to_string(&text).unwrap_or_default();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                } else {
+                    out.push_str(&value.to_string());
                 }
+                while chars.peek().is_some_and(|(next, _)| *next <= at + end) {
+                    chars.next();
+                }
+                continue;
             }
         }
         if in_string {
@@ -166,7 +216,8 @@ pub fn transform(paths: &Json, template: &str, event: &Json) -> Result<Json, Str
         }
         out.push(c);
     }
-    serde_json::from_str(&out).map_err(|err| format!("the InputTemplate does not make JSON ({err}): {out}"))
+    serde_json::from_str(&out)
+        .map_err(|err| format!("the InputTemplate does not make JSON ({err}): {out}"))
 }
 
 fn to_json(value: &Value) -> Json {
@@ -179,18 +230,39 @@ pub fn check_rules(template: &Template<'_>, machine_id: &str) -> Vec<(String, St
     let mut problems = Vec::new();
     let event_buckets: Vec<&str> = template
         .of_type("AWS::S3::Bucket")
-        .filter(|bucket| bucket.prop(&["NotificationConfiguration", "EventBridgeConfiguration", "EventBridgeEnabled"]).and_then(Value::as_bool) == Some(true))
+        .filter(|bucket| {
+            bucket
+                .prop(&[
+                    "NotificationConfiguration",
+                    "EventBridgeConfiguration",
+                    "EventBridgeEnabled",
+                ])
+                .and_then(Value::as_bool)
+                == Some(true)
+        })
         .filter_map(|bucket| bucket.prop_str(&["BucketName"]))
         .collect();
     for rule in template.of_type("AWS::Events::Rule") {
         let Some(pattern) = rule.prop(&["EventPattern"]).map(to_json) else {
             if rule.prop(&["ScheduleExpression"]).is_none() {
-                problems.push((rule.id.to_owned(), "has neither an EventPattern nor a ScheduleExpression".to_owned()));
+                problems.push((
+                    rule.id.to_owned(),
+                    "has neither an EventPattern nor a ScheduleExpression".to_owned(),
+                ));
             }
             continue;
         };
-        problems.extend(check_pattern(&pattern).into_iter().map(|p| (rule.id.to_owned(), format!("EventPattern {p}"))));
-        for target in rule.prop(&["Targets"]).and_then(Value::as_sequence).into_iter().flatten() {
+        problems.extend(
+            check_pattern(&pattern)
+                .into_iter()
+                .map(|p| (rule.id.to_owned(), format!("EventPattern {p}"))),
+        );
+        for target in rule
+            .prop(&["Targets"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
             if target.get("Arn").and_then(Template::referenced_id) != Some(machine_id) {
                 continue;
             }
@@ -200,13 +272,18 @@ pub fn check_rules(template: &Template<'_>, machine_id: &str) -> Vec<(String, St
                 .map(|names| names.iter().filter_map(Json::as_str).collect())
                 .unwrap_or_default();
             if buckets.is_empty() {
-                problems.push((rule.id.to_owned(), "starts imports but names no bucket (detail.bucket.name)".to_owned()));
+                problems.push((
+                    rule.id.to_owned(),
+                    "starts imports but names no bucket (detail.bucket.name)".to_owned(),
+                ));
             }
             for bucket in &buckets {
                 if !event_buckets.contains(bucket) {
                     problems.push((rule.id.to_owned(), format!("listens to `{bucket}`, which is not a bucket of this stack that sends events to EventBridge (NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled)")));
                 }
-                let created = |key: &str| sample_object_created(template.account_id, template.region, bucket, key);
+                let created = |key: &str| {
+                    sample_object_created(template.account_id, template.region, bucket, key)
+                };
                 if !matches(&pattern, &created("incoming/users.csv")) {
                     problems.push((rule.id.to_owned(), format!("EventPattern does not match an S3 Object Created event for `incoming/users.csv` in `{bucket}`")));
                 }
@@ -216,18 +293,36 @@ pub fn check_rules(template: &Template<'_>, machine_id: &str) -> Vec<(String, St
                 let mut other = created("incoming/users.csv");
                 other["detail"]["bucket"]["name"] = Json::String("some-other-bucket".to_owned());
                 if matches(&pattern, &other) {
-                    problems.push((rule.id.to_owned(), "EventPattern matches objects of any bucket".to_owned()));
+                    problems.push((
+                        rule.id.to_owned(),
+                        "EventPattern matches objects of any bucket".to_owned(),
+                    ));
                 }
             }
             let Some(transformer) = target.get("InputTransformer") else {
                 problems.push((rule.id.to_owned(), "starts imports without an InputTransformer: the state machine expects {bucket, key, etag, size, eventTime}".to_owned()));
                 continue;
             };
-            let paths = transformer.get("InputPathsMap").map(to_json).unwrap_or(Json::Null);
-            let input_template = transformer.get("InputTemplate").and_then(Value::as_str).unwrap_or_default();
-            let sample = sample_object_created(template.account_id, template.region, buckets.first().copied().unwrap_or("bucket"), "incoming/users.csv");
+            let paths = transformer
+                .get("InputPathsMap")
+                .map(to_json)
+                .unwrap_or(Json::Null);
+            let input_template = transformer
+                .get("InputTemplate")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let sample = sample_object_created(
+                template.account_id,
+                template.region,
+                buckets.first().copied().unwrap_or("bucket"),
+                "incoming/users.csv",
+            );
             match transform(&paths, input_template, &sample) {
-                Ok(input) => problems.extend(check_import_input(&input).into_iter().map(|p| (rule.id.to_owned(), p))),
+                Ok(input) => problems.extend(
+                    check_import_input(&input)
+                        .into_iter()
+                        .map(|p| (rule.id.to_owned(), p)),
+                ),
                 Err(err) => problems.push((rule.id.to_owned(), err)),
             }
         }
@@ -243,7 +338,9 @@ fn check_import_input(input: &Json) -> Vec<String> {
     };
     for (name, kind) in IMPORT_INPUT_FIELDS {
         match fields.get(*name) {
-            None => problems.push(format!("the InputTransformer does not set `{name}`, which the state machine reads")),
+            None => problems.push(format!(
+                "the InputTransformer does not set `{name}`, which the state machine reads"
+            )),
             Some(value) => {
                 let actual = match value {
                     Json::String(_) => "string",
@@ -252,14 +349,18 @@ fn check_import_input(input: &Json) -> Vec<String> {
                     _ => "other",
                 };
                 if actual != *kind {
-                    problems.push(format!("the InputTransformer makes `{name}` a {actual}, not a {kind} ({value})"));
+                    problems.push(format!(
+                        "the InputTransformer makes `{name}` a {actual}, not a {kind} ({value})"
+                    ));
                 }
             }
         }
     }
     for name in fields.keys() {
         if !IMPORT_INPUT_FIELDS.iter().any(|(known, _)| known == name) {
-            problems.push(format!("the InputTransformer sets `{name}`, which is not part of the import's input"));
+            problems.push(format!(
+                "the InputTransformer sets `{name}`, which is not part of the import's input"
+            ));
         }
     }
     problems
@@ -279,7 +380,11 @@ fn first_field(path: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
-fn collect_paths(value: &Value, read: &mut std::collections::BTreeSet<String>, written: &mut std::collections::BTreeSet<String>) {
+fn collect_paths(
+    value: &Value,
+    read: &mut std::collections::BTreeSet<String>,
+    written: &mut std::collections::BTreeSet<String>,
+) {
     match value {
         Value::Mapping(mapping) => {
             let in_processor = mapping.contains_key("ProcessorConfig");
@@ -289,7 +394,11 @@ fn collect_paths(value: &Value, read: &mut std::collections::BTreeSet<String>, w
                     if let Some(field) = child.as_str().and_then(first_field) {
                         written.insert(field);
                     }
-                } else if key == "ItemProcessor" || key == "Iterator" || key == "ResultSelector" || in_processor {
+                } else if key == "ItemProcessor"
+                    || key == "Iterator"
+                    || key == "ResultSelector"
+                    || in_processor
+                {
                     // Item processors read their items, and result selectors a task's result: not the input.
                 } else if (key.ends_with(".$") || key == "Variable") && child.is_string() {
                     let text = child.as_str().unwrap_or_default();
@@ -297,10 +406,8 @@ fn collect_paths(value: &Value, read: &mut std::collections::BTreeSet<String>, w
                     while let Some(found) = text[at..].find("$.") {
                         let start = at + found;
                         let preceded_by_dollar = start > 0 && text.as_bytes()[start - 1] == b'$';
-                        if !preceded_by_dollar {
-                            if let Some(field) = first_field(&text[start..]) {
-                                read.insert(field);
-                            }
+                        if !preceded_by_dollar && let Some(field) = first_field(&text[start..]) {
+                            read.insert(field);
                         }
                         at = start + 2;
                     }
@@ -309,7 +416,9 @@ fn collect_paths(value: &Value, read: &mut std::collections::BTreeSet<String>, w
                 }
             }
         }
-        Value::Sequence(items) => items.iter().for_each(|item| collect_paths(item, read, written)),
+        Value::Sequence(items) => items
+            .iter()
+            .for_each(|item| collect_paths(item, read, written)),
         _ => {}
     }
 }
@@ -321,9 +430,4 @@ pub fn check_definition_input(definition: &Value) -> Vec<(String, String)> {
         .filter(|field| !IMPORT_INPUT_FIELDS.iter().any(|(known, _)| known == field))
         .map(|field| ("(definition)".to_owned(), format!("reads `$.{field}` from its input, which the InputTransformer does not provide and no ResultPath writes")))
         .collect()
-}
-
-/// A value for messages.
-pub fn describe(value: &Value) -> String {
-    short(value)
 }

@@ -47,7 +47,7 @@ pub struct FunctionSpec {
     /// Whether the Lambda runs in the VPC.
     #[serde(default)]
     pub vpc: bool,
-    /// Whether it connects to the database (it gets the `DB_*` variables).
+    /// Whether it connects to the database (it gets the `DATABASE_*` variables).
     #[serde(default)]
     pub database: bool,
     /// Error names it raises for the state machine's Retry and Catch.
@@ -127,7 +127,9 @@ pub fn upper_camel(kebab: &str) -> String {
         .filter(|part| !part.is_empty())
         .map(|part| {
             let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
         })
         .collect()
 }
@@ -196,7 +198,11 @@ impl FunctionSpec {
                 );
                 execution_grants.push(Grant::new(
                     "ImageRepository",
-                    ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    [
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                    ],
                     Value::String(context.image_repository_arn.to_owned()),
                 ));
                 execution_grants.push(Grant::new(
@@ -213,7 +219,11 @@ impl FunctionSpec {
         }
         grants.sort_by(|a, b| a.sid.cmp(&b.sid));
         execution_grants.sort_by(|a, b| a.sid.cmp(&b.sid));
-        let declared_actions = self.needs.iter().flat_map(|need| need.actions.iter().cloned()).collect();
+        let declared_actions = self
+            .needs
+            .iter()
+            .flat_map(|need| need.actions.iter().cloned())
+            .collect();
         Ok(Principal {
             key: key.to_owned(),
             id,
@@ -245,19 +255,27 @@ impl FunctionSpec {
                 if need.reason.as_deref().is_none_or(str::is_empty) {
                     return Err(InfraError::invalid(
                         FILE,
-                        format!("{key}: a need on `*` must say in `reason` why nothing narrower works"),
+                        format!(
+                            "{key}: a need on `*` must say in `reason` why nothing narrower works"
+                        ),
                     ));
                 }
             } else {
                 let entry = catalog.entries.get(&need.resource).ok_or_else(|| {
                     InfraError::invalid(
                         FILE,
-                        format!("{key}: `{}` is not an entry of `catalog` in resources.yaml", need.resource),
+                        format!(
+                            "{key}: `{}` is not an entry of `catalog` in resources.yaml",
+                            need.resource
+                        ),
                     )
                 })?;
                 if let Some(key_name) = &entry.key {
                     for action in &need.actions {
-                        by_key.entry(key_name).or_default().extend(kms_actions_for(action).iter().map(|a| (*a).to_owned()));
+                        by_key
+                            .entry(key_name)
+                            .or_default()
+                            .extend(kms_actions_for(action).iter().map(|a| (*a).to_owned()));
                     }
                 }
             }
@@ -285,7 +303,11 @@ impl FunctionSpec {
             let arn = catalog.keys.get(key_name).cloned().ok_or_else(|| {
                 InfraError::invalid("resources.yaml", format!("`keys` has no `{key_name}`"))
             })?;
-            grants.push(Grant::new(&format!("{}Key", upper_camel(key_name)), actions, arn));
+            grants.push(Grant::new(
+                &format!("{}Key", upper_camel(key_name)),
+                actions,
+                arn,
+            ));
         }
         Ok(grants)
     }

@@ -30,7 +30,12 @@ impl Grant {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Grant { sid: sid.to_owned(), actions: actions.into_iter().map(Into::into).collect(), resources: vec![resource], reason: None }
+        Grant {
+            sid: sid.to_owned(),
+            actions: actions.into_iter().map(Into::into).collect(),
+            resources: vec![resource],
+            reason: None,
+        }
     }
 
     /// The same grant with a written reason.
@@ -62,9 +67,11 @@ impl Grant {
 
     /// Every (action, resource) pair the grant allows.
     pub fn pairs(&self) -> impl Iterator<Item = (String, Value)> + '_ {
-        self.actions
-            .iter()
-            .flat_map(|action| self.resources.iter().map(move |resource| (action.clone(), resource.clone())))
+        self.actions.iter().flat_map(|action| {
+            self.resources
+                .iter()
+                .map(move |resource| (action.clone(), resource.clone()))
+        })
     }
 }
 
@@ -74,10 +81,13 @@ pub fn kms_actions_for(action: &str) -> &'static [&'static str] {
     match action {
         "s3:GetObject" => &["kms:Decrypt"],
         "s3:PutObject" => &["kms:Decrypt", "kms:GenerateDataKey"],
-        "dynamodb:Query" | "dynamodb:GetItem" | "dynamodb:Scan" | "dynamodb:BatchGetItem" => &["kms:Decrypt"],
-        "dynamodb:PutItem" | "dynamodb:BatchWriteItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem" => {
-            &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+        "dynamodb:Query" | "dynamodb:GetItem" | "dynamodb:Scan" | "dynamodb:BatchGetItem" => {
+            &["kms:Decrypt"]
         }
+        "dynamodb:PutItem"
+        | "dynamodb:BatchWriteItem"
+        | "dynamodb:UpdateItem"
+        | "dynamodb:DeleteItem" => &["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
         "sns:Publish" => &["kms:Decrypt", "kms:GenerateDataKey"],
         "ssm:GetParameter" | "ssm:GetParameters" => &["kms:Decrypt"],
         _ => &[],
@@ -100,24 +110,37 @@ pub fn allowed_pairs(statements: &Value) -> (Vec<Allowed>, Vec<String>) {
     let mut allowed = Vec::new();
     let mut problems = Vec::new();
     for (index, statement) in as_list(statements).into_iter().enumerate() {
-        let sid = statement.get("Sid").and_then(Value::as_str).map_or_else(|| format!("#{index}"), str::to_owned);
+        let sid = statement
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("#{index}"), str::to_owned);
         if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
             continue;
         }
         for field in ["NotAction", "NotResource"] {
             if statement.get(field).is_some() {
-                problems.push(format!("statement {sid} uses {field}, which allows everything else"));
+                problems.push(format!(
+                    "statement {sid} uses {field}, which allows everything else"
+                ));
             }
         }
         let actions = statement.get("Action").map(as_list).unwrap_or_default();
         let resources = statement.get("Resource").map(as_list).unwrap_or_default();
         for action in &actions {
-            let Some(action) = action.as_str() else { continue };
+            let Some(action) = action.as_str() else {
+                continue;
+            };
             if action.contains('*') || action.contains('?') {
-                problems.push(format!("statement {sid} allows the wildcard action `{action}`"));
+                problems.push(format!(
+                    "statement {sid} allows the wildcard action `{action}`"
+                ));
             }
             for resource in &resources {
-                allowed.push(Allowed { sid: sid.clone(), action: action.to_owned(), resource: (*resource).clone() });
+                allowed.push(Allowed {
+                    sid: sid.clone(),
+                    action: action.to_owned(),
+                    resource: (*resource).clone(),
+                });
             }
         }
     }
@@ -167,27 +190,52 @@ pub struct Expectation {
 pub type Reasons = BTreeMap<(String, String), String>;
 
 /// Checks every role of `template`: its form, and that it allows exactly what it must.
-pub fn check_roles(template: &Template<'_>, principals: &[Principal], reasons: &Reasons) -> Vec<(String, String)> {
+pub fn check_roles(
+    template: &Template<'_>,
+    principals: &[Principal],
+    reasons: &Reasons,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let (expectations, mut derivation_problems) = expectations(template, principals);
     problems.append(&mut derivation_problems);
     let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for expectation in &expectations {
-        users.entry(expectation.role.as_str()).or_default().push(expectation.principal.as_str());
+        users
+            .entry(expectation.role.as_str())
+            .or_default()
+            .push(expectation.principal.as_str());
     }
     for (role, principals) in &users {
         if principals.len() > 1 {
-            problems.push(((*role).to_owned(), format!("is shared by {}: every principal needs a role of its own", principals.join(", "))));
+            problems.push((
+                (*role).to_owned(),
+                format!(
+                    "is shared by {}: every principal needs a role of its own",
+                    principals.join(", ")
+                ),
+            ));
         }
     }
     for role in template.of_type("AWS::IAM::Role") {
         let Some(expectation) = expectations.iter().find(|e| e.role == role.id) else {
-            problems.push((role.id.to_owned(), "no principal of this stack uses the role, so nothing says what it may do".to_owned()));
+            problems.push((
+                role.id.to_owned(),
+                "no principal of this stack uses the role, so nothing says what it may do"
+                    .to_owned(),
+            ));
             continue;
         };
         let mut allowed = Vec::new();
-        for policy in role.prop(&["Policies"]).and_then(Value::as_sequence).into_iter().flatten() {
-            let statements = policy.get("PolicyDocument").and_then(|doc| doc.get("Statement")).unwrap_or(&Value::Null);
+        for policy in role
+            .prop(&["Policies"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let statements = policy
+                .get("PolicyDocument")
+                .and_then(|doc| doc.get("Statement"))
+                .unwrap_or(&Value::Null);
             let (mut pairs, form_problems) = allowed_pairs(statements);
             allowed.append(&mut pairs);
             problems.extend(form_problems.into_iter().map(|p| (role.id.to_owned(), p)));
@@ -197,27 +245,48 @@ pub fn check_roles(template: &Template<'_>, principals: &[Principal], reasons: &
         }
         let mut unreasoned = BTreeSet::new();
         for pair in &allowed {
-            if pair.resource.as_str() == Some("*") && !reasons.contains_key(&(role.id.to_owned(), pair.sid.clone())) {
+            if pair.resource.as_str() == Some("*")
+                && !reasons.contains_key(&(role.id.to_owned(), pair.sid.clone()))
+            {
                 unreasoned.insert(pair.sid.clone());
             }
         }
         for sid in unreasoned {
-            problems.push((role.id.to_owned(), format!("statement {sid} allows resource `*` without a written reason (`Reason:`)")));
+            problems.push((
+                role.id.to_owned(),
+                format!("statement {sid} allows resource `*` without a written reason (`Reason:`)"),
+            ));
         }
         for needed in &expectation.needed {
-            let covered = allowed.iter().any(|pair| pair.action == needed.action && resource_covers(&pair.resource, &needed.resource));
+            let covered = allowed.iter().any(|pair| {
+                pair.action == needed.action && resource_covers(&pair.resource, &needed.resource)
+            });
             if !covered {
                 problems.push((
                     role.id.to_owned(),
-                    format!("lacks {} on {} (needed by {})", needed.action, short(&needed.resource), needed.because),
+                    format!(
+                        "lacks {} on {} (needed by {})",
+                        needed.action,
+                        short(&needed.resource),
+                        needed.because
+                    ),
                 ));
             }
         }
         let mut extra = BTreeSet::new();
         for pair in &allowed {
-            let needed = expectation.needed.iter().any(|needed| needed.action == pair.action && needed.resource == pair.resource);
+            let needed = expectation
+                .needed
+                .iter()
+                .any(|needed| needed.action == pair.action && needed.resource == pair.resource);
             if !needed {
-                extra.insert(format!("allows {} on {} (statement {}), which {} does not need", pair.action, short(&pair.resource), pair.sid, expectation.principal));
+                extra.insert(format!(
+                    "allows {} on {} (statement {}), which {} does not need",
+                    pair.action,
+                    short(&pair.resource),
+                    pair.sid,
+                    expectation.principal
+                ));
             }
         }
         problems.extend(extra.into_iter().map(|p| (role.id.to_owned(), p)));
@@ -228,65 +297,119 @@ pub fn check_roles(template: &Template<'_>, principals: &[Principal], reasons: &
 fn needed_from_grants(grants: &[Grant], because: &str) -> Vec<Needed> {
     grants
         .iter()
-        .flat_map(|grant| grant.pairs().map(|(action, resource)| Needed { action, resource, because: because.to_owned() }))
+        .flat_map(|grant| {
+            grant.pairs().map(|(action, resource)| Needed {
+                action,
+                resource,
+                because: because.to_owned(),
+            })
+        })
         .collect()
 }
 
 /// What each role of the template must allow, derived from who uses it.
-pub fn expectations(template: &Template<'_>, principals: &[Principal]) -> (Vec<Expectation>, Vec<(String, String)>) {
+pub fn expectations(
+    template: &Template<'_>,
+    principals: &[Principal],
+) -> (Vec<Expectation>, Vec<(String, String)>) {
     let mut expectations = Vec::new();
     let mut problems = Vec::new();
-    let role_of = |value: Option<&Value>| value.and_then(Template::referenced_id).map(str::to_owned);
+    let role_of =
+        |value: Option<&Value>| value.and_then(Template::referenced_id).map(str::to_owned);
 
     for function in template.of_type("AWS::Lambda::Function") {
-        let Some(role) = role_of(function.prop(&["Role"])) else { continue };
+        let Some(role) = role_of(function.prop(&["Role"])) else {
+            continue;
+        };
         let name = function.prop_str(&["FunctionName"]).unwrap_or(function.id);
-        match principals.iter().find(|p| p.kind == FunctionKind::Lambda && p.name == name) {
+        match principals
+            .iter()
+            .find(|p| p.kind == FunctionKind::Lambda && p.name == name)
+        {
             Some(principal) => expectations.push(Expectation {
                 role,
                 principal: format!("function {}", principal.key),
-                needed: needed_from_grants(&principal.grants, &format!("{} in functions.yaml", principal.key)),
+                needed: needed_from_grants(
+                    &principal.grants,
+                    &format!("{} in functions.yaml", principal.key),
+                ),
             }),
-            None => problems.push((function.id.to_owned(), "is not declared in functions.yaml".to_owned())),
+            None => problems.push((
+                function.id.to_owned(),
+                "is not declared in functions.yaml".to_owned(),
+            )),
         }
     }
     for task in template.of_type("AWS::ECS::TaskDefinition") {
         let family = task.prop_str(&["Family"]).unwrap_or(task.id);
-        let Some(principal) = principals.iter().find(|p| p.kind == FunctionKind::EcsTask && p.name == family) else {
-            problems.push((task.id.to_owned(), "is not declared in functions.yaml".to_owned()));
+        let Some(principal) = principals
+            .iter()
+            .find(|p| p.kind == FunctionKind::EcsTask && p.name == family)
+        else {
+            problems.push((
+                task.id.to_owned(),
+                "is not declared in functions.yaml".to_owned(),
+            ));
             continue;
         };
         if let Some(role) = role_of(task.prop(&["TaskRoleArn"])) {
             expectations.push(Expectation {
                 role,
                 principal: format!("task {}", principal.key),
-                needed: needed_from_grants(&principal.grants, &format!("{} in functions.yaml", principal.key)),
+                needed: needed_from_grants(
+                    &principal.grants,
+                    &format!("{} in functions.yaml", principal.key),
+                ),
             });
         }
         if let Some(role) = role_of(task.prop(&["ExecutionRoleArn"])) {
             expectations.push(Expectation {
                 role,
                 principal: format!("ECS running {}", principal.key),
-                needed: needed_from_grants(&principal.execution_grants, &format!("running {}", principal.key)),
+                needed: needed_from_grants(
+                    &principal.execution_grants,
+                    &format!("running {}", principal.key),
+                ),
             });
         }
     }
     for machine in template.of_type("AWS::StepFunctions::StateMachine") {
-        let Some(role) = role_of(machine.prop(&["RoleArn"])) else { continue };
+        let Some(role) = role_of(machine.prop(&["RoleArn"])) else {
+            continue;
+        };
         let (needed, mut derive_problems) = state_machine_needs(template, machine.id);
         problems.append(&mut derive_problems);
-        expectations.push(Expectation { role, principal: format!("state machine {}", machine.id), needed });
+        expectations.push(Expectation {
+            role,
+            principal: format!("state machine {}", machine.id),
+            needed,
+        });
     }
     for rule in template.of_type("AWS::Events::Rule") {
-        for target in rule.prop(&["Targets"]).and_then(Value::as_sequence).into_iter().flatten() {
-            let Some(role) = role_of(target.get("RoleArn")) else { continue };
-            let Some(arn) = target.get("Arn") else { continue };
+        for target in rule
+            .prop(&["Targets"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(role) = role_of(target.get("RoleArn")) else {
+                continue;
+            };
+            let Some(arn) = target.get("Arn") else {
+                continue;
+            };
             let resolved = template.resolve(arn);
             let action = match resolved.as_deref() {
                 Some(arn) if arn.starts_with("arn:aws:states:") => "states:StartExecution",
                 Some(arn) if arn.starts_with("arn:aws:lambda:") => "lambda:InvokeFunction",
                 _ => {
-                    problems.push((rule.id.to_owned(), format!("target {} is not a state machine or function this check knows", short(arn))));
+                    problems.push((
+                        rule.id.to_owned(),
+                        format!(
+                            "target {} is not a state machine or function this check knows",
+                            short(arn)
+                        ),
+                    ));
                     continue;
                 }
             };
@@ -302,10 +425,20 @@ pub fn expectations(template: &Template<'_>, principals: &[Principal]) -> (Vec<E
         }
     }
     for schedule in template.of_type("AWS::Scheduler::Schedule") {
-        let Some(role) = role_of(schedule.prop(&["Target", "RoleArn"])) else { continue };
-        let Some(arn) = schedule.prop(&["Target", "Arn"]) else { continue };
-        let Some(resolved) = template.resolve(arn).filter(|arn| arn.starts_with("arn:aws:lambda:")) else {
-            problems.push((schedule.id.to_owned(), format!("target {} is not a function this check knows", short(arn))));
+        let Some(role) = role_of(schedule.prop(&["Target", "RoleArn"])) else {
+            continue;
+        };
+        let Some(arn) = schedule.prop(&["Target", "Arn"]) else {
+            continue;
+        };
+        let Some(resolved) = template
+            .resolve(arn)
+            .filter(|arn| arn.starts_with("arn:aws:lambda:"))
+        else {
+            problems.push((
+                schedule.id.to_owned(),
+                format!("target {} is not a function this check knows", short(arn)),
+            ));
             continue;
         };
         expectations.push(Expectation {
@@ -319,7 +452,9 @@ pub fn expectations(template: &Template<'_>, principals: &[Principal]) -> (Vec<E
         });
     }
     for proxy in template.of_type("AWS::RDS::DBProxy") {
-        let Some(role) = role_of(proxy.prop(&["RoleArn"])) else { continue };
+        let Some(role) = role_of(proxy.prop(&["RoleArn"])) else {
+            continue;
+        };
         let needed = proxy
             .prop(&["Auth"])
             .and_then(Value::as_sequence)
@@ -332,11 +467,22 @@ pub fn expectations(template: &Template<'_>, principals: &[Principal]) -> (Vec<E
                 because: format!("the credentials of proxy {}", proxy.id),
             })
             .collect();
-        expectations.push(Expectation { role, principal: format!("proxy {}", proxy.id), needed });
+        expectations.push(Expectation {
+            role,
+            principal: format!("proxy {}", proxy.id),
+            needed,
+        });
     }
     for profile in template.of_type("AWS::IAM::InstanceProfile") {
-        for role in profile.prop(&["Roles"]).and_then(Value::as_sequence).into_iter().flatten() {
-            let Some(role) = Template::referenced_id(role) else { continue };
+        for role in profile
+            .prop(&["Roles"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(role) = Template::referenced_id(role) else {
+                continue;
+            };
             let needed = SESSION_MANAGER_ACTIONS
                 .iter()
                 .map(|action| Needed {
@@ -345,7 +491,11 @@ pub fn expectations(template: &Template<'_>, principals: &[Principal]) -> (Vec<E
                     because: "the Session Manager agent".to_owned(),
                 })
                 .collect();
-            expectations.push(Expectation { role: role.to_owned(), principal: format!("instance profile {}", profile.id), needed });
+            expectations.push(Expectation {
+                role: role.to_owned(),
+                principal: format!("instance profile {}", profile.id),
+                needed,
+            });
         }
     }
     (expectations, problems)
@@ -387,7 +537,11 @@ struct Collector<'t, 'a> {
 
 impl Collector<'_, '_> {
     fn need(&mut self, action: &str, resource: impl Into<Value>, because: &str) {
-        let needed = Needed { action: action.to_owned(), resource: resource.into(), because: because.to_owned() };
+        let needed = Needed {
+            action: action.to_owned(),
+            resource: resource.into(),
+            because: because.to_owned(),
+        };
         if !self.needed.contains(&needed) {
             self.needed.push(needed);
         }
@@ -402,7 +556,8 @@ impl Collector<'_, '_> {
     }
 
     fn problem(&mut self, state: &str, message: String) {
-        self.problems.push((format!("{}/{state}", self.machine_id), message));
+        self.problems
+            .push((format!("{}/{state}", self.machine_id), message));
     }
 
     fn bucket_key(&self, bucket: &str) -> Option<&Value> {
@@ -417,51 +572,89 @@ impl Collector<'_, '_> {
 }
 
 /// What a state machine's role must allow: what its states call, its distributed maps, its logging.
-pub fn state_machine_needs(template: &Template<'_>, machine_id: &str) -> (Vec<Needed>, Vec<(String, String)>) {
-    let mut collector = Collector { template, machine_id, needed: Vec::new(), problems: Vec::new() };
-    let Some(machine) = template.resource(machine_id) else { return (Vec::new(), Vec::new()) };
-    let name = machine.prop_str(&["StateMachineName"]).unwrap_or(machine_id).to_owned();
+pub fn state_machine_needs(
+    template: &Template<'_>,
+    machine_id: &str,
+) -> (Vec<Needed>, Vec<(String, String)>) {
+    let mut collector = Collector {
+        template,
+        machine_id,
+        needed: Vec::new(),
+        problems: Vec::new(),
+    };
+    let Some(machine) = template.resource(machine_id) else {
+        return (Vec::new(), Vec::new());
+    };
+    let name = machine
+        .prop_str(&["StateMachineName"])
+        .unwrap_or(machine_id)
+        .to_owned();
     let (region, account) = (template.region, template.account_id);
     let input_buckets = input_buckets(template, machine_id);
     if let Some(definition) = machine.prop(&["Definition"]) {
         let mut scopes = vec![(String::new(), definition)];
         while let Some((prefix, scope)) = scopes.pop() {
             for (state_name, state) in scope_states(scope).into_iter().flatten() {
-                let Some(state_name) = state_name.as_str() else { continue };
+                let Some(state_name) = state_name.as_str() else {
+                    continue;
+                };
                 let path = format!("{prefix}{state_name}");
                 let because = format!("state {path}");
                 if state.get("Type").and_then(Value::as_str) == Some("Task") {
                     task_needs(&mut collector, &path, state, &because);
                 }
                 if is_distributed(state) {
-                    collector.need("states:StartExecution", format!("arn:aws:states:{region}:{account}:stateMachine:{name}"), &because);
+                    collector.need(
+                        "states:StartExecution",
+                        format!("arn:aws:states:{region}:{account}:stateMachine:{name}"),
+                        &because,
+                    );
                     for action in ["states:DescribeExecution", "states:StopExecution"] {
-                        collector.need(action, format!("arn:aws:states:{region}:{account}:execution:{name}/*"), &because);
+                        collector.need(
+                            action,
+                            format!("arn:aws:states:{region}:{account}:execution:{name}/*"),
+                            &because,
+                        );
                     }
                 }
                 if let Some(reader) = state.get("ItemReader") {
                     let parameters = reader.get("Parameters");
                     let buckets: Vec<String> = match (
-                        parameters.and_then(|p| p.get("Bucket")).and_then(Value::as_str),
-                        parameters.and_then(|p| p.get("Bucket.$")).and_then(Value::as_str),
+                        parameters
+                            .and_then(|p| p.get("Bucket"))
+                            .and_then(Value::as_str),
+                        parameters
+                            .and_then(|p| p.get("Bucket.$"))
+                            .and_then(Value::as_str),
                     ) {
                         (Some(bucket), _) => vec![bucket.to_owned()],
-                        (None, Some("$.bucket")) if !input_buckets.is_empty() => input_buckets.clone(),
+                        (None, Some("$.bucket")) if !input_buckets.is_empty() => {
+                            input_buckets.clone()
+                        }
                         _ => {
                             collector.problem(&path, "ItemReader reads a bucket this check cannot tell: use a fixed bucket or `$.bucket` from a rule that names its buckets".to_owned());
                             Vec::new()
                         }
                     };
                     for bucket in buckets {
-                        collector.need("s3:GetObject", format!("arn:aws:s3:::{bucket}/*"), &because);
+                        collector.need(
+                            "s3:GetObject",
+                            format!("arn:aws:s3:::{bucket}/*"),
+                            &because,
+                        );
                         let key = collector.bucket_key(&bucket).cloned();
                         collector.need_key("s3:GetObject", key.as_ref(), &because);
                     }
                 }
                 if let Some(writer) = state.get("ResultWriter") {
                     let parameters = writer.get("Parameters");
-                    let bucket = parameters.and_then(|p| p.get("Bucket")).and_then(Value::as_str);
-                    let prefix = parameters.and_then(|p| p.get("Prefix")).and_then(Value::as_str).unwrap_or("");
+                    let bucket = parameters
+                        .and_then(|p| p.get("Bucket"))
+                        .and_then(Value::as_str);
+                    let prefix = parameters
+                        .and_then(|p| p.get("Prefix"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     match bucket {
                         Some(bucket) => {
                             for action in ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"] {
@@ -503,7 +696,9 @@ fn is_distributed(state: &Value) -> bool {
 fn task_needs(collector: &mut Collector<'_, '_>, path: &str, state: &Value, because: &str) {
     let template = collector.template;
     let (region, account) = (template.region, template.account_id);
-    let Some(resource) = state.get("Resource").and_then(Value::as_str) else { return };
+    let Some(resource) = state.get("Resource").and_then(Value::as_str) else {
+        return;
+    };
     let parameters = state.get("Parameters");
     let parameter = |name: &str| parameters.and_then(|p| p.get(name)).and_then(Value::as_str);
     if resource.starts_with("arn:aws:lambda:") {
@@ -511,47 +706,84 @@ fn task_needs(collector: &mut Collector<'_, '_>, path: &str, state: &Value, beca
         return;
     }
     match resource {
-        "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => match parameter("FunctionName") {
-            Some(function) => collector.need("lambda:InvokeFunction", function, because),
-            None => collector.problem(path, "invokes a function this check cannot tell: use a fixed FunctionName".to_owned()),
-        },
+        "arn:aws:states:::lambda:invoke" | "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+            match parameter("FunctionName") {
+                Some(function) => collector.need("lambda:InvokeFunction", function, because),
+                None => collector.problem(
+                    path,
+                    "invokes a function this check cannot tell: use a fixed FunctionName"
+                        .to_owned(),
+                ),
+            }
+        }
         "arn:aws:states:::dynamodb:putItem"
         | "arn:aws:states:::dynamodb:getItem"
         | "arn:aws:states:::dynamodb:updateItem"
         | "arn:aws:states:::dynamodb:deleteItem" => {
             let operation = resource.rsplit(':').next().unwrap_or_default();
-            let action = format!("dynamodb:{}{}", operation[..1].to_ascii_uppercase(), &operation[1..]);
+            let action = format!(
+                "dynamodb:{}{}",
+                operation[..1].to_ascii_uppercase(),
+                &operation[1..]
+            );
             match parameter("TableName") {
                 Some(table) => {
-                    collector.need(&action, format!("arn:aws:dynamodb:{region}:{account}:table/{table}"), because);
+                    collector.need(
+                        &action,
+                        format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
+                        because,
+                    );
                     let key = template
                         .find_named("AWS::DynamoDB::Table", "TableName", table)
                         .and_then(|t| t.prop(&["SSESpecification", "KMSMasterKeyId"]))
                         .cloned();
                     collector.need_key(&action, key.as_ref(), because);
                 }
-                None => collector.problem(path, "writes to a table this check cannot tell: use a fixed TableName".to_owned()),
+                None => collector.problem(
+                    path,
+                    "writes to a table this check cannot tell: use a fixed TableName".to_owned(),
+                ),
             }
         }
         "arn:aws:states:::sns:publish" => match parameter("TopicArn") {
             Some(topic) => {
                 collector.need("sns:Publish", topic, because);
                 let name = topic.rsplit(':').next().unwrap_or_default();
-                let key = template.find_named("AWS::SNS::Topic", "TopicName", name).and_then(|t| t.prop(&["KmsMasterKeyId"])).cloned();
+                let key = template
+                    .find_named("AWS::SNS::Topic", "TopicName", name)
+                    .and_then(|t| t.prop(&["KmsMasterKeyId"]))
+                    .cloned();
                 collector.need_key("sns:Publish", key.as_ref(), because);
             }
-            None => collector.problem(path, "publishes to a topic this check cannot tell: use a fixed TopicArn".to_owned()),
+            None => collector.problem(
+                path,
+                "publishes to a topic this check cannot tell: use a fixed TopicArn".to_owned(),
+            ),
         },
         "arn:aws:states:::ecs:runTask" | "arn:aws:states:::ecs:runTask.sync" => {
             let Some(family) = parameter("TaskDefinition") else {
-                collector.problem(path, "runs a task this check cannot tell: use a fixed TaskDefinition family".to_owned());
+                collector.problem(
+                    path,
+                    "runs a task this check cannot tell: use a fixed TaskDefinition family"
+                        .to_owned(),
+                );
                 return;
             };
-            collector.need("ecs:RunTask", format!("arn:aws:ecs:{region}:{account}:task-definition/{family}:*"), because);
-            let cluster = parameter("Cluster").and_then(|arn| arn.rsplit('/').next()).unwrap_or("default");
+            collector.need(
+                "ecs:RunTask",
+                format!("arn:aws:ecs:{region}:{account}:task-definition/{family}:*"),
+                because,
+            );
+            let cluster = parameter("Cluster")
+                .and_then(|arn| arn.rsplit('/').next())
+                .unwrap_or("default");
             if resource.ends_with(".sync") {
                 for action in ["ecs:DescribeTasks", "ecs:StopTask"] {
-                    collector.need(action, format!("arn:aws:ecs:{region}:{account}:task/{cluster}/*"), because);
+                    collector.need(
+                        action,
+                        format!("arn:aws:ecs:{region}:{account}:task/{cluster}/*"),
+                        because,
+                    );
                 }
                 for action in ["events:DescribeRule", "events:PutRule", "events:PutTargets"] {
                     collector.need(action, format!("arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForECSTaskRule"), because);
@@ -560,15 +792,23 @@ fn task_needs(collector: &mut Collector<'_, '_>, path: &str, state: &Value, beca
             match template.find_named("AWS::ECS::TaskDefinition", "Family", family) {
                 Some(task) => {
                     for field in ["ExecutionRoleArn", "TaskRoleArn"] {
-                        if let Some(role) = task.prop(&[field]).and_then(|role| template.resolve(role)) {
+                        if let Some(role) =
+                            task.prop(&[field]).and_then(|role| template.resolve(role))
+                        {
                             collector.need("iam:PassRole", role, because);
                         }
                     }
                 }
-                None => collector.problem(path, format!("runs `{family}`, which is not a task definition of this stack")),
+                None => collector.problem(
+                    path,
+                    format!("runs `{family}`, which is not a task definition of this stack"),
+                ),
             }
         }
-        other => collector.problem(path, format!("uses the integration `{other}`, which this check does not know")),
+        other => collector.problem(
+            path,
+            format!("uses the integration `{other}`, which this check does not know"),
+        ),
     }
 }
 
@@ -585,8 +825,16 @@ pub fn input_buckets(template: &Template<'_>, machine_id: &str) -> Vec<String> {
         if !targets_machine {
             continue;
         }
-        let names = rule.prop(&["EventPattern", "detail", "bucket", "name"]).and_then(Value::as_sequence);
-        buckets.extend(names.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned));
+        let names = rule
+            .prop(&["EventPattern", "detail", "bucket", "name"])
+            .and_then(Value::as_sequence);
+        buckets.extend(
+            names
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+        );
     }
     buckets.sort();
     buckets.dedup();

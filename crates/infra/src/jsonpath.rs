@@ -13,7 +13,9 @@ pub enum PathKind {
 pub fn check_path(path: &str, kind: PathKind) -> Result<(), String> {
     let rest = if let Some(rest) = path.strip_prefix("$$") {
         if kind == PathKind::Reference {
-            return Err(format!("`{path}`: a reference path cannot point into the context object"));
+            return Err(format!(
+                "`{path}`: a reference path cannot point into the context object"
+            ));
         }
         rest
     } else if let Some(rest) = path.strip_prefix('$') {
@@ -35,7 +37,9 @@ pub fn check_path(path: &str, kind: PathKind) -> Result<(), String> {
                 }
                 let start = i;
                 while i < chars.len() && !matches!(chars[i], '.' | '[') {
-                    if chars[i].is_whitespace() || matches!(chars[i], ']' | '(' | ')' | '\'' | '"' | '$') {
+                    if chars[i].is_whitespace()
+                        || matches!(chars[i], ']' | '(' | ')' | '\'' | '"' | '$')
+                    {
                         return Err(format!("`{path}`: `{}` cannot be part of a name", chars[i]));
                     }
                     i += 1;
@@ -93,14 +97,26 @@ fn check_bracket(path: &str, inside: &str, kind: PathKind) -> Result<(), String>
         return Ok(());
     }
     if kind == PathKind::Reference {
-        return Err(format!("`{path}`: `[{inside}]` is not allowed in a reference path"));
+        return Err(format!(
+            "`{path}`: `[{inside}]` is not allowed in a reference path"
+        ));
     }
-    let slice = inside.split(':').all(|part| part.trim().is_empty() || part.trim().parse::<i64>().is_ok());
-    let union = inside.split(',').all(|part| part.trim().parse::<i64>().is_ok());
-    if inside == "*" || (inside.contains(':') && slice) || union || inside.starts_with("?(") && inside.ends_with(')') {
+    let slice = inside
+        .split(':')
+        .all(|part| part.trim().is_empty() || part.trim().parse::<i64>().is_ok());
+    let union = inside
+        .split(',')
+        .all(|part| part.trim().parse::<i64>().is_ok());
+    if inside == "*"
+        || (inside.contains(':') && slice)
+        || union
+        || inside.starts_with("?(") && inside.ends_with(')')
+    {
         return Ok(());
     }
-    Err(format!("`{path}`: `[{inside}]` is not an index, a slice, `*`, a quoted name or a filter"))
+    Err(format!(
+        "`{path}`: `[{inside}]` is not an index, a slice, `*`, a quoted name or a filter"
+    ))
 }
 
 /// Intrinsic functions and how many arguments each takes (at least, at most).
@@ -142,14 +158,20 @@ pub fn check_dynamic_value(text: &str) -> Result<(), String> {
     } else if text.starts_with("States.") {
         check_intrinsic(text)
     } else {
-        Err(format!("`{text}` is neither a JSONPath nor an intrinsic function"))
+        Err(format!(
+            "`{text}` is neither a JSONPath nor an intrinsic function"
+        ))
     }
 }
 
 /// Checks one intrinsic function call, including nested calls and the paths among its arguments.
 pub fn check_intrinsic(text: &str) -> Result<(), String> {
     let chars: Vec<char> = text.chars().collect();
-    let mut parser = Parser { chars: &chars, at: 0, source: text };
+    let mut parser = Parser {
+        chars: &chars,
+        at: 0,
+        source: text,
+    };
     parser.call()?;
     parser.skip_space();
     if parser.at != chars.len() {
@@ -177,7 +199,11 @@ impl Parser<'_> {
 
     fn call(&mut self) -> Result<(), String> {
         let start = self.at;
-        while self.chars.get(self.at).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '.') {
+        while self
+            .chars
+            .get(self.at)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '.')
+        {
             self.at += 1;
         }
         let name: String = self.chars[start..self.at].iter().collect();
@@ -208,11 +234,17 @@ impl Parser<'_> {
             }
         }
         if arguments.len() < min || arguments.len() > max {
-            return Err(self.error(&format!("`{name}` takes {} arguments, not {}", range_text(min, max), arguments.len())));
+            return Err(self.error(&format!(
+                "`{name}` takes {} arguments, not {}",
+                range_text(min, max),
+                arguments.len()
+            )));
         }
         if name == "States.Format" {
             let Argument::Text(template) = &arguments[0] else {
-                return Err(self.error("the first argument of `States.Format` must be a quoted string"));
+                return Err(
+                    self.error("the first argument of `States.Format` must be a quoted string")
+                );
             };
             let slots = template.matches("{}").count();
             if slots != arguments.len() - 1 {
@@ -274,17 +306,25 @@ impl Parser<'_> {
             }
             Some(c) if c.is_ascii_digit() || *c == '-' => {
                 let start = self.at;
-                while self.chars.get(self.at).is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+')) {
+                while self
+                    .chars
+                    .get(self.at)
+                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+'))
+                {
                     self.at += 1;
                 }
                 let number: String = self.chars[start..self.at].iter().collect();
-                number.parse::<f64>().map_err(|_| self.error(&format!("`{number}` is not a number")))?;
+                number
+                    .parse::<f64>()
+                    .map_err(|_| self.error(&format!("`{number}` is not a number")))?;
                 Ok(Argument::Number)
             }
             Some(_) => {
                 for literal in ["true", "false", "null"] {
                     let end = self.at + literal.len();
-                    if end <= self.chars.len() && self.chars[self.at..end].iter().collect::<String>() == literal {
+                    if end <= self.chars.len()
+                        && self.chars[self.at..end].iter().collect::<String>() == literal
+                    {
                         self.at = end;
                         return Ok(Argument::Literal);
                     }
@@ -310,6 +350,8 @@ mod tests {
 
     use super::*;
 
+    // expect-test's `check` helpers take the expectation by value, as its documentation does.
+    #[allow(clippy::needless_pass_by_value)]
     fn check(cases: &[&str], expected: Expect) {
         let actual: String = cases
             .iter()

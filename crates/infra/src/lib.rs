@@ -6,12 +6,13 @@
 pub mod alarms;
 pub mod asl;
 pub mod cfn;
-pub mod diff;
 pub mod codescan;
+pub mod diff;
 pub mod env;
 pub mod error;
 pub mod events;
 pub mod functions;
+pub mod graph;
 pub mod iam;
 pub mod jsonpath;
 pub mod output;

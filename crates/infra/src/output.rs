@@ -7,11 +7,17 @@ use crate::error::InfraError;
 
 /// Writes `files` into `dir` (created if missing), and removes files of `dir` that are not among them.
 pub fn write_dir(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), InfraError> {
-    let io = |path: &Path, source| InfraError::Io { path: path.to_owned(), source };
+    let io = |path: &Path, source| InfraError::Io {
+        path: path.to_owned(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(|err| io(dir, err))?;
     for entry in std::fs::read_dir(dir).map_err(|err| io(dir, err))? {
         let path = entry.map_err(|err| io(dir, err))?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if path.is_file() && !files.contains_key(&name) {
             std::fs::remove_file(&path).map_err(|err| io(&path, err))?;
         }

@@ -7,7 +7,10 @@ use serde_yaml::{Mapping, Value};
 
 use crate::env::{DatabaseMode, EnvironmentConfig, EnvironmentName, PlatformMode, ProjectConfig};
 use crate::error::InfraError;
-use crate::functions::{Catalog, CatalogEntry, FunctionKind, Principal, PrincipalContext, parse_functions, task_log_group};
+use crate::functions::{
+    Catalog, CatalogEntry, FunctionKind, Principal, PrincipalContext, parse_functions,
+    task_log_group,
+};
 use crate::iam::Reasons;
 use crate::subst::{Params, scalar_text};
 use crate::templates::Templates;
@@ -40,16 +43,24 @@ pub struct Rendered {
     pub metrics_namespace: String,
     /// The GitHub repository whose workflows may deploy.
     pub repository: String,
+    /// Whether stateful resources must survive the stack (false for previews and local).
+    pub retain_data: bool,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
-pub fn load_environment(name: EnvironmentName, templates: &Templates) -> Result<EnvironmentConfig, InfraError> {
+pub fn load_environment(
+    name: EnvironmentName,
+    templates: &Templates,
+) -> Result<EnvironmentConfig, InfraError> {
     let file = format!("environments/{}", name.file_name());
     EnvironmentConfig::parse(name, &file, templates.get(&file)?)
 }
 
 /// Loads and renders one environment.
-pub fn render_environment(name: EnvironmentName, templates: &Templates) -> Result<Rendered, InfraError> {
+pub fn render_environment(
+    name: EnvironmentName,
+    templates: &Templates,
+) -> Result<Rendered, InfraError> {
     render(&load_environment(name, templates)?, templates)
 }
 
@@ -67,8 +78,8 @@ fn mapping_list(pairs: &[(&str, Value)]) -> Value {
 
 /// Renders every document of one environment. Pure: same inputs, same output.
 pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rendered, InfraError> {
-    let project: ProjectConfig =
-        serde_yaml::from_str(templates.get("project.yaml")?).map_err(|err| InfraError::invalid("project.yaml", err))?;
+    let project: ProjectConfig = serde_yaml::from_str(templates.get("project.yaml")?)
+        .map_err(|err| InfraError::invalid("project.yaml", err))?;
     let environment = config.environment();
     let env = environment.to_string();
     let prefix = format!("{env}-{}", project.slug);
@@ -96,15 +107,39 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
     params.set("flags.ownPlatform", !shared);
     params.set("flags.sharedPlatform", shared);
     params.set("flags.aurora", aurora);
-    params.set("flags.externalDatabase", !shared && database.is_some_and(|d| d.mode == DatabaseMode::External));
+    params.set(
+        "flags.externalDatabase",
+        !shared && database.is_some_and(|d| d.mode == DatabaseMode::External),
+    );
     params.set("flags.proxy", aurora && database.is_some_and(|d| d.proxy));
     params.set("flags.nat", nat_gateways >= 1);
     params.set("flags.twoNat", nat_gateways >= 2);
-    params.set("flags.operatorHost", network.is_some_and(|n| n.operator_host));
+    params.set(
+        "flags.operatorHost",
+        network.is_some_and(|n| n.operator_host),
+    );
+    params.set(
+        "flags.notificationEmails",
+        !config.notifications.emails.is_empty(),
+    );
     params.set("retainData", config.retain_data);
     params.set("deleteWithStack", !config.retain_data);
-    params.set("retainPolicy", if config.retain_data { "Retain" } else { "Delete" });
-    params.set("snapshotPolicy", if config.retain_data { "Snapshot" } else { "Delete" });
+    params.set(
+        "retainPolicy",
+        if config.retain_data {
+            "Retain"
+        } else {
+            "Delete"
+        },
+    );
+    params.set(
+        "snapshotPolicy",
+        if config.retain_data {
+            "Snapshot"
+        } else {
+            "Delete"
+        },
+    );
 
     let mut tags = project.tags.clone();
     tags.insert("environment".to_owned(), env.clone());
@@ -112,32 +147,54 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         "tags",
         Value::Sequence(
             tags.iter()
-                .map(|(key, value)| mapping_list(&[("Key", key.as_str().into()), ("Value", value.as_str().into())]))
+                .map(|(key, value)| {
+                    mapping_list(&[
+                        ("Key", key.as_str().into()),
+                        ("Value", value.as_str().into()),
+                    ])
+                })
                 .collect(),
         ),
     );
     params.set(
         "tagMap",
-        Value::Mapping(tags.iter().map(|(key, value)| (key.as_str().into(), value.as_str().into())).collect()),
+        Value::Mapping(
+            tags.iter()
+                .map(|(key, value)| (key.as_str().into(), value.as_str().into()))
+                .collect(),
+        ),
     );
 
-    let tree = serde_yaml::to_value(config).map_err(|err| InfraError::invalid("environment", err))?;
+    let tree =
+        serde_yaml::to_value(config).map_err(|err| InfraError::invalid("environment", err))?;
     for (key, value) in tree.as_mapping().into_iter().flatten() {
-        if let Some(key) = key.as_str() {
-            if !value.is_null() {
-                params.set_tree(key, value);
-            }
+        if let Some(key) = key.as_str()
+            && !value.is_null()
+        {
+            params.set_tree(key, value);
         }
     }
     params.set("database.schema", config.database_schema());
     if let Some(network) = network {
-        params.set("network.privateSubnetA", network.private_subnets[0].as_str());
-        params.set("network.privateSubnetB", network.private_subnets[1].as_str());
+        params.set(
+            "network.privateSubnetA",
+            network.private_subnets[0].as_str(),
+        );
+        params.set(
+            "network.privateSubnetB",
+            network.private_subnets[1].as_str(),
+        );
         params.set("network.publicSubnetA", network.public_subnets[0].as_str());
         params.set("network.publicSubnetB", network.public_subnets[1].as_str());
     }
-    params.set("alarms.executionTimeMillis", u64::from(config.alarms.execution_time_minutes) * 60_000);
-    params.set("notifications.emailList", config.notifications.emails.join(","));
+    params.set(
+        "alarms.executionTimeMillis",
+        u64::from(config.alarms.execution_time_minutes) * 60_000,
+    );
+    params.set(
+        "notifications.emailList",
+        config.notifications.emails.join(","),
+    );
     params.set("api.jwtAudienceList", config.api.jwt_audience.join(","));
     let subscriptions = |emails: &[String]| -> Value {
         if emails.is_empty() {
@@ -146,18 +203,29 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         Value::Sequence(
             emails
                 .iter()
-                .map(|email| mapping_list(&[("Endpoint", email.as_str().into()), ("Protocol", "email".into())]))
+                .map(|email| {
+                    mapping_list(&[
+                        ("Endpoint", email.as_str().into()),
+                        ("Protocol", "email".into()),
+                    ])
+                })
                 .collect(),
         )
     };
-    params.set("notifications.subscriptions", subscriptions(&config.notifications.emails));
+    params.set(
+        "notifications.subscriptions",
+        subscriptions(&config.notifications.emails),
+    );
     params.set("alarms.subscriptions", subscriptions(&config.alarms.emails));
 
     // Names, ARNs, cross-stack references, keys and the catalog, in that order.
     let resources_file = "resources.yaml";
     let resources = parse_yaml(templates, resources_file)?;
     for section in ["names", "arns"] {
-        let rendered = params.render(resources_file, resources.get(section).unwrap_or(&Value::Null))?;
+        let rendered = params.render(
+            resources_file,
+            resources.get(section).unwrap_or(&Value::Null),
+        )?;
         for (key, value) in rendered.as_mapping().into_iter().flatten() {
             if let Some(key) = key.as_str() {
                 params.set(format!("{section}.{key}"), value.clone());
@@ -165,12 +233,24 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         }
     }
     let mut exports = Vec::new();
-    for (key, entry) in resources.get("refs").and_then(Value::as_mapping).into_iter().flatten() {
-        let (Some(key), Some(export)) = (key.as_str(), entry.get("export").and_then(Value::as_str)) else {
-            return Err(InfraError::invalid(resources_file, "every `refs` entry needs `export` and `own`"));
+    for (key, entry) in resources
+        .get("refs")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(key), Some(export)) = (key.as_str(), entry.get("export").and_then(Value::as_str))
+        else {
+            return Err(InfraError::invalid(
+                resources_file,
+                "every `refs` entry needs `export` and `own`",
+            ));
         };
         let value = if shared {
-            mapping_list(&[("Fn::ImportValue", format!("{platform_prefix}-{export}").into())])
+            mapping_list(&[(
+                "Fn::ImportValue",
+                format!("{platform_prefix}-{export}").into(),
+            )])
         } else {
             let own = params.render(resources_file, entry.get("own").unwrap_or(&Value::Null))?;
             exports.push((export.to_owned(), own.clone()));
@@ -178,28 +258,46 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         };
         params.set(format!("refs.{key}"), value);
     }
-    let keys = params.render(resources_file, resources.get("keys").unwrap_or(&Value::Null))?;
-    let mut catalog = Catalog { entries: BTreeMap::new(), keys: BTreeMap::new() };
+    let keys = params.render(
+        resources_file,
+        resources.get("keys").unwrap_or(&Value::Null),
+    )?;
+    let mut catalog = Catalog {
+        entries: BTreeMap::new(),
+        keys: BTreeMap::new(),
+    };
     for (key, value) in keys.as_mapping().into_iter().flatten() {
         if let Some(key) = key.as_str() {
             catalog.keys.insert(key.to_owned(), value.clone());
             params.set(format!("keys.{key}"), value.clone());
         }
     }
-    let rendered_catalog = params.render(resources_file, resources.get("catalog").unwrap_or(&Value::Null))?;
+    let rendered_catalog = params.render(
+        resources_file,
+        resources.get("catalog").unwrap_or(&Value::Null),
+    )?;
     for (key, value) in rendered_catalog.as_mapping().into_iter().flatten() {
         let Some(key) = key.as_str() else { continue };
-        let arn = value.get("arn").cloned().ok_or_else(|| InfraError::invalid(resources_file, format!("catalog `{key}` has no arn")))?;
+        let arn = value.get("arn").cloned().ok_or_else(|| {
+            InfraError::invalid(resources_file, format!("catalog `{key}` has no arn"))
+        })?;
         let key_name = value.get("key").and_then(Value::as_str).map(str::to_owned);
-        catalog.entries.insert(key.to_owned(), CatalogEntry { arn, key: key_name });
+        catalog
+            .entries
+            .insert(key.to_owned(), CatalogEntry { arn, key: key_name });
     }
 
     // Functions and tasks.
     let functions_file = "functions.yaml";
     let functions_value = params.render(functions_file, &parse_yaml(templates, functions_file)?)?;
-    let functions_text = serde_yaml::to_string(&functions_value).map_err(|err| InfraError::invalid(functions_file, err))?;
+    let functions_text = serde_yaml::to_string(&functions_value)
+        .map_err(|err| InfraError::invalid(functions_file, err))?;
     let functions = parse_functions(&functions_text)?;
-    let image_repository_arn = params.get("arns.imageRepository").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let image_repository_arn = params
+        .get("arns.imageRepository")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let context = PrincipalContext {
         prefix: &prefix,
         region: &config.region,
@@ -220,20 +318,32 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         .filter(|p| p.kind == FunctionKind::Lambda)
         .flat_map(|p| {
             ["Errors", "Throttles"].map(|metric| {
-                Value::Sequence(vec!["AWS/Lambda".into(), metric.into(), "FunctionName".into(), p.name.as_str().into()])
+                Value::Sequence(vec![
+                    "AWS/Lambda".into(),
+                    metric.into(),
+                    "FunctionName".into(),
+                    p.name.as_str().into(),
+                ])
             })
         })
         .collect();
-    params.set("dashboard.functionMetrics", Value::Sequence(function_metrics));
+    params.set(
+        "dashboard.functionMetrics",
+        Value::Sequence(function_metrics),
+    );
 
     // The stack: shared fragments, then one instance of the per-function fragments per function.
     let mut fragments: Vec<(String, Value)> = Vec::new();
     for file in templates.yaml_files_in("stack") {
-        fragments.push((file.to_owned(), params.render(file, &parse_yaml(templates, file)?)?));
+        fragments.push((
+            file.to_owned(),
+            params.render(file, &parse_yaml(templates, file)?)?,
+        ));
     }
     for (principal, spec) in principals.iter().zip(functions.functions.values()) {
         let mut own = params.clone();
-        let environment = environment_variables(&params, principal, spec.database, &spec.environment)?;
+        let environment =
+            environment_variables(&params, principal, spec.database, &spec.environment)?;
         match principal.kind {
             FunctionKind::Lambda => {
                 own.set("function.id", principal.id.as_str());
@@ -241,19 +351,45 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                 own.set("function.name", principal.name.as_str());
                 own.set("function.description", spec.description.as_str());
                 own.set("function.memory", spec.memory.unwrap_or(256));
-                own.set("function.timeoutSeconds", spec.timeout_seconds.unwrap_or(30));
+                own.set(
+                    "function.timeoutSeconds",
+                    spec.timeout_seconds.unwrap_or(30),
+                );
                 own.set("function.vpc", spec.vpc);
-                own.set("function.environment", Value::Mapping(environment.into_iter().map(|(k, v)| (Value::String(k), v)).collect()));
-                own.set("function.statements", Value::Sequence(principal.grants.iter().map(crate::iam::Grant::statement).collect()));
+                own.set(
+                    "function.environment",
+                    Value::Mapping(
+                        environment
+                            .into_iter()
+                            .map(|(k, v)| (Value::String(k), v))
+                            .collect(),
+                    ),
+                );
+                own.set(
+                    "function.statements",
+                    Value::Sequence(
+                        principal
+                            .grants
+                            .iter()
+                            .map(crate::iam::Grant::statement)
+                            .collect(),
+                    ),
+                );
                 let file = "stack/per-function/lambda.yaml";
-                fragments.push((format!("{file} ({})", principal.key), own.render(file, &parse_yaml(templates, file)?)?));
+                fragments.push((
+                    format!("{file} ({})", principal.key),
+                    own.render(file, &parse_yaml(templates, file)?)?,
+                ));
             }
             FunctionKind::EcsTask => {
                 own.set("task.id", principal.id.as_str());
                 own.set("task.key", principal.key.as_str());
                 own.set("task.name", principal.name.as_str());
                 own.set("task.roleName", format!("{}-task", principal.name));
-                own.set("task.executionRoleName", format!("{}-task-execution", principal.name));
+                own.set(
+                    "task.executionRoleName",
+                    format!("{}-task-execution", principal.name),
+                );
                 own.set("task.logGroup", task_log_group(&principal.name));
                 own.set("task.container", principal.key.as_str());
                 own.set(
@@ -261,17 +397,37 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                     Value::Sequence(
                         environment
                             .into_iter()
-                            .map(|(name, value)| mapping_list(&[("Name", Value::String(name)), ("Value", value)]))
+                            .map(|(name, value)| {
+                                mapping_list(&[("Name", Value::String(name)), ("Value", value)])
+                            })
                             .collect(),
                     ),
                 );
-                own.set("task.statements", Value::Sequence(principal.grants.iter().map(crate::iam::Grant::statement).collect()));
+                own.set(
+                    "task.statements",
+                    Value::Sequence(
+                        principal
+                            .grants
+                            .iter()
+                            .map(crate::iam::Grant::statement)
+                            .collect(),
+                    ),
+                );
                 own.set(
                     "task.executionStatements",
-                    Value::Sequence(principal.execution_grants.iter().map(crate::iam::Grant::statement).collect()),
+                    Value::Sequence(
+                        principal
+                            .execution_grants
+                            .iter()
+                            .map(crate::iam::Grant::statement)
+                            .collect(),
+                    ),
                 );
                 let file = "stack/per-function/ecs-task.yaml";
-                fragments.push((format!("{file} ({})", principal.key), own.render(file, &parse_yaml(templates, file)?)?));
+                fragments.push((
+                    format!("{file} ({})", principal.key),
+                    own.render(file, &parse_yaml(templates, file)?)?,
+                ));
             }
         }
     }
@@ -285,16 +441,30 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         Some(settings) => {
             let file = "bootstrap/bootstrap.yaml";
             let mut own = params.clone();
-            own.set("bootstrap.createOidcProvider", settings.create_oidc_provider);
+            own.set(
+                "bootstrap.createOidcProvider",
+                settings.create_oidc_provider,
+            );
             own.set("bootstrap.hostsPreviews", settings.hosts_previews);
-            own.set("bootstrap.functionArns", Value::Sequence(
-                principals
-                    .iter()
-                    .filter(|p| p.kind == FunctionKind::Lambda)
-                    .map(|p| Value::String(format!("arn:aws:lambda:{}:{}:function:{}", config.region, config.account_id, p.name)))
-                    .collect(),
-            ));
-            let mut rendered = merge_fragments(&[(file.to_owned(), own.render(file, &parse_yaml(templates, file)?)?)])?;
+            own.set(
+                "bootstrap.functionArns",
+                Value::Sequence(
+                    principals
+                        .iter()
+                        .filter(|p| p.kind == FunctionKind::Lambda)
+                        .map(|p| {
+                            Value::String(format!(
+                                "arn:aws:lambda:{}:{}:function:{}",
+                                config.region, config.account_id, p.name
+                            ))
+                        })
+                        .collect(),
+                ),
+            );
+            let mut rendered = merge_fragments(&[(
+                file.to_owned(),
+                own.render(file, &parse_yaml(templates, file)?)?,
+            )])?;
             extract_reasons("bootstrap", &mut rendered, &mut reasons)?;
             sort_sections(&mut rendered);
             Some(rendered)
@@ -315,6 +485,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         reasons,
         metrics_namespace: functions.metrics_namespace,
         repository: project.repository,
+        retain_data: config.retain_data,
     })
 }
 
@@ -327,27 +498,39 @@ fn environment_variables(
 ) -> Result<BTreeMap<String, Value>, InfraError> {
     let mut variables = BTreeMap::new();
     let reference = |name: &str| params.get(name).cloned().unwrap_or(Value::Null);
-    variables.insert("USERLOG_ENV".to_owned(), reference("env"));
+    variables.insert("ENVIRONMENT".to_owned(), reference("env"));
     if database {
-        variables.insert("DB_HOST".to_owned(), reference("refs.databaseHost"));
-        variables.insert("DB_READER_HOST".to_owned(), reference("refs.databaseReaderHost"));
-        variables.insert("DB_PORT".to_owned(), reference("refs.databasePort"));
-        variables.insert("DB_NAME".to_owned(), reference("refs.databaseName"));
-        variables.insert("DB_SCHEMA".to_owned(), reference("database.schema"));
-        variables.insert("DB_SECRET_ARN".to_owned(), reference("refs.databaseSecretArn"));
+        variables.insert("DATABASE_HOST".to_owned(), reference("refs.databaseHost"));
+        variables.insert(
+            "DATABASE_READER_HOST".to_owned(),
+            reference("refs.databaseReaderHost"),
+        );
+        variables.insert("DATABASE_PORT".to_owned(), reference("refs.databasePort"));
+        variables.insert("DATABASE_NAME".to_owned(), reference("refs.databaseName"));
+        variables.insert("DATABASE_SCHEMA".to_owned(), reference("database.schema"));
+        variables.insert(
+            "DATABASE_SECRET_ARN".to_owned(),
+            reference("refs.databaseSecretArn"),
+        );
     }
     for (name, value) in declared {
         let name = name.as_str().unwrap_or_default().to_owned();
         let value = match value {
             Value::Mapping(_) => value.clone(),
             other => Value::String(scalar_text(other).ok_or_else(|| {
-                InfraError::invalid("functions.yaml", format!("{}: environment {name:?} is not a scalar", principal.key))
+                InfraError::invalid(
+                    "functions.yaml",
+                    format!("{}: environment {name:?} is not a scalar", principal.key),
+                )
             })?),
         };
         if variables.insert(name.clone(), value).is_some() {
             return Err(InfraError::invalid(
                 "functions.yaml",
-                format!("{}: environment {name:?} is set by rendering already", principal.key),
+                format!(
+                    "{}: environment {name:?} is set by rendering already",
+                    principal.key
+                ),
             ));
         }
     }
@@ -362,10 +545,15 @@ fn merge_fragments(fragments: &[(String, Value)]) -> Result<Value, InfraError> {
     let mut origin: BTreeMap<(String, String), String> = BTreeMap::new();
     for (file, fragment) in fragments {
         let Some(mapping) = fragment.as_mapping() else {
-            return Err(InfraError::invalid(file, "a stack fragment must be a mapping"));
+            return Err(InfraError::invalid(
+                file,
+                "a stack fragment must be a mapping",
+            ));
         };
         for (key, value) in mapping {
-            let Some(section) = key.as_str() else { continue };
+            let Some(section) = key.as_str() else {
+                continue;
+            };
             if MERGED_SECTIONS.contains(&section) {
                 let target = root
                     .entry(key.clone())
@@ -374,13 +562,21 @@ fn merge_fragments(fragments: &[(String, Value)]) -> Result<Value, InfraError> {
                     .expect("sections are mappings");
                 for (id, body) in value.as_mapping().into_iter().flatten() {
                     let id_text = id.as_str().unwrap_or_default().to_owned();
-                    if let Some(first) = origin.insert((section.to_owned(), id_text.clone()), file.clone()) {
-                        return Err(InfraError::template(file, format!("{section} `{id_text}` is already defined in `{first}`")));
+                    if let Some(first) =
+                        origin.insert((section.to_owned(), id_text.clone()), file.clone())
+                    {
+                        return Err(InfraError::template(
+                            file,
+                            format!("{section} `{id_text}` is already defined in `{first}`"),
+                        ));
                     }
                     target.insert(id.clone(), body.clone());
                 }
             } else if root.insert(key.clone(), value.clone()).is_some() {
-                return Err(InfraError::template(file, format!("`{section}` is defined by more than one fragment")));
+                return Err(InfraError::template(
+                    file,
+                    format!("`{section}` is defined by more than one fragment"),
+                ));
             }
         }
     }
@@ -389,23 +585,46 @@ fn merge_fragments(fragments: &[(String, Value)]) -> Result<Value, InfraError> {
 
 /// Exports the platform values that previews import.
 fn add_exports(template: &mut Value, prefix: &str, exports: Vec<(String, Value)>) {
-    let Some(outputs) = template.get_mut("Outputs").and_then(Value::as_mapping_mut) else { return };
+    let Some(outputs) = template.get_mut("Outputs").and_then(Value::as_mapping_mut) else {
+        return;
+    };
     for (export, value) in exports {
         let output = mapping_list(&[
-            ("Description", Value::String(format!("Shared with the environments that use this platform ({export})."))),
+            (
+                "Description",
+                Value::String(format!(
+                    "Shared with the environments that use this platform ({export})."
+                )),
+            ),
             ("Value", value),
-            ("Export", mapping_list(&[("Name", Value::String(format!("{prefix}-{export}")))])),
+            (
+                "Export",
+                mapping_list(&[("Name", Value::String(format!("{prefix}-{export}")))]),
+            ),
         ]);
         outputs.insert(Value::String(format!("Shared{export}")), output);
     }
 }
 
 /// Moves the `Reason` of every IAM statement out of the template into `reasons`.
-fn extract_reasons(document: &str, template: &mut Value, reasons: &mut Reasons) -> Result<(), InfraError> {
-    let Some(resources) = template.get_mut("Resources").and_then(Value::as_mapping_mut) else { return Ok(()) };
+fn extract_reasons(
+    document: &str,
+    template: &mut Value,
+    reasons: &mut Reasons,
+) -> Result<(), InfraError> {
+    let Some(resources) = template
+        .get_mut("Resources")
+        .and_then(Value::as_mapping_mut)
+    else {
+        return Ok(());
+    };
     for (id, resource) in resources.iter_mut() {
         let id = id.as_str().unwrap_or_default().to_owned();
-        let Some(policies) = resource.get_mut("Properties").and_then(|p| p.get_mut("Policies")).and_then(Value::as_sequence_mut) else {
+        let Some(policies) = resource
+            .get_mut("Properties")
+            .and_then(|p| p.get_mut("Policies"))
+            .and_then(Value::as_sequence_mut)
+        else {
             continue;
         };
         for policy in policies {
@@ -417,12 +636,23 @@ fn extract_reasons(document: &str, template: &mut Value, reasons: &mut Reasons) 
                 continue;
             };
             for statement in statements {
-                let Some(statement) = statement.as_mapping_mut() else { continue };
+                let Some(statement) = statement.as_mapping_mut() else {
+                    continue;
+                };
                 if let Some(reason) = statement.remove("Reason") {
-                    let sid = statement.get("Sid").and_then(Value::as_str).ok_or_else(|| {
-                        InfraError::template(document, format!("{id}: a statement with a `Reason` needs a `Sid`"))
-                    })?;
-                    reasons.insert((id.clone(), sid.to_owned()), reason.as_str().unwrap_or_default().to_owned());
+                    let sid = statement
+                        .get("Sid")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            InfraError::template(
+                                document,
+                                format!("{id}: a statement with a `Reason` needs a `Sid`"),
+                            )
+                        })?;
+                    reasons.insert(
+                        (id.clone(), sid.to_owned()),
+                        reason.as_str().unwrap_or_default().to_owned(),
+                    );
                 }
             }
         }
@@ -432,13 +662,23 @@ fn extract_reasons(document: &str, template: &mut Value, reasons: &mut Reasons) 
 
 /// Sorts the sections whose order carries no meaning, so that renderings and diffs are stable.
 fn sort_sections(template: &mut Value) {
-    let Some(root) = template.as_mapping_mut() else { return };
+    let Some(root) = template.as_mapping_mut() else {
+        return;
+    };
     let mut ordered = Mapping::new();
-    let order = ["AWSTemplateFormatVersion", "Description", "Parameters", "Conditions", "Resources", "Outputs"];
+    let order = [
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Parameters",
+        "Conditions",
+        "Resources",
+        "Outputs",
+    ];
     for key in order {
         if let Some(mut value) = root.remove(key) {
             if let Some(section) = value.as_mapping_mut() {
-                let mut entries: Vec<(Value, Value)> = std::mem::take(section).into_iter().collect();
+                let mut entries: Vec<(Value, Value)> =
+                    std::mem::take(section).into_iter().collect();
                 entries.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
                 *section = entries.into_iter().collect();
             }
@@ -467,7 +707,11 @@ pub fn stack_policy(template: &Value) -> serde_json::Value {
         .and_then(Value::as_mapping)
         .into_iter()
         .flatten()
-        .filter(|(_, body)| body.get("Type").and_then(Value::as_str).is_some_and(|kind| STATEFUL_TYPES.contains(&kind)))
+        .filter(|(_, body)| {
+            body.get("Type")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| STATEFUL_TYPES.contains(&kind))
+        })
         .filter_map(|(id, _)| id.as_str().map(|id| format!("LogicalResourceId/{id}")))
         .collect();
     serde_json::json!({
@@ -507,12 +751,20 @@ struct ManifestFunction<'a> {
 impl Rendered {
     /// The import state machine's definition, as it is in the template.
     pub fn state_machine(&self) -> Option<&Value> {
-        self.template.get("Resources")?.get(STATE_MACHINE_ID)?.get("Properties")?.get("Definition")
+        self.template
+            .get("Resources")?
+            .get(STATE_MACHINE_ID)?
+            .get("Properties")?
+            .get("Definition")
     }
 
     /// The import state machine's definition, to change it (tests do).
     pub fn state_machine_mut(&mut self) -> Option<&mut Value> {
-        self.template.get_mut("Resources")?.get_mut(STATE_MACHINE_ID)?.get_mut("Properties")?.get_mut("Definition")
+        self.template
+            .get_mut("Resources")?
+            .get_mut(STATE_MACHINE_ID)?
+            .get_mut("Properties")?
+            .get_mut("Definition")
     }
 
     /// The template with the checks' lookups.
@@ -527,7 +779,10 @@ impl Rendered {
             self.stack_name, self.environment
         );
         let mut files = BTreeMap::new();
-        files.insert("template.yaml".to_owned(), format!("{header}{}", to_yaml(&self.template)));
+        files.insert(
+            "template.yaml".to_owned(),
+            format!("{header}{}", to_yaml(&self.template)),
+        );
         if let Some(definition) = self.state_machine() {
             files.insert("import.asl.json".to_owned(), to_json(definition));
         }
@@ -539,14 +794,23 @@ impl Rendered {
                 "# The account bootstrap of {}, rendered from templates/ by `cargo xtask render --env {}`. Do not edit.\n",
                 self.stack_name, self.environment
             );
-            files.insert("bootstrap.yaml".to_owned(), format!("{header}{}", to_yaml(bootstrap)));
+            files.insert(
+                "bootstrap.yaml".to_owned(),
+                format!("{header}{}", to_yaml(bootstrap)),
+            );
         }
         files
     }
 
     fn manifest(&self) -> serde_json::Value {
         let keys = |section: &str| -> Vec<&str> {
-            self.template.get(section).and_then(Value::as_mapping).into_iter().flatten().filter_map(|(k, _)| k.as_str()).collect()
+            self.template
+                .get(section)
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, _)| k.as_str())
+                .collect()
         };
         let manifest = Manifest {
             stack_name: &self.stack_name,
@@ -562,8 +826,10 @@ impl Rendered {
                     name: &p.key,
                     kind: p.kind,
                     resource_name: &p.name,
-                    code_parameter: (p.kind == FunctionKind::Lambda).then(|| format!("{}CodeKey", p.id)),
-                    version_parameter: (p.kind == FunctionKind::Lambda).then(|| format!("{}Version", p.id)),
+                    code_parameter: (p.kind == FunctionKind::Lambda)
+                        .then(|| format!("{}CodeKey", p.id)),
+                    version_parameter: (p.kind == FunctionKind::Lambda)
+                        .then(|| format!("{}Version", p.id)),
                     alias: (p.kind == FunctionKind::Lambda).then_some("stable"),
                 })
                 .collect(),
@@ -571,7 +837,12 @@ impl Rendered {
             database_schema: None,
         };
         let mut value = serde_json::to_value(manifest).unwrap_or_default();
-        if let Some(schema) = self.template.get("Outputs").and_then(|o| o.get("DatabaseSchema")).and_then(|o| o.get("Value")) {
+        if let Some(schema) = self
+            .template
+            .get("Outputs")
+            .and_then(|o| o.get("DatabaseSchema"))
+            .and_then(|o| o.get("Value"))
+        {
             value["databaseSchema"] = serde_json::to_value(schema).unwrap_or_default();
         }
         value
@@ -580,7 +851,8 @@ impl Rendered {
     /// Every role with who assumes it and its statements, reasons included: what a reviewer reads.
     fn iam_review(&self) -> Value {
         let mut review = Mapping::new();
-        let documents = std::iter::once(("stack", &self.template)).chain(self.bootstrap.iter().map(|b| ("bootstrap", b)));
+        let documents = std::iter::once(("stack", &self.template))
+            .chain(self.bootstrap.iter().map(|b| ("bootstrap", b)));
         for (document, template) in documents {
             let mut roles = Mapping::new();
             let resources = template.get("Resources").and_then(Value::as_mapping);
@@ -590,20 +862,47 @@ impl Rendered {
                 }
                 let id_text = id.as_str().unwrap_or_default();
                 let properties = body.get("Properties");
-                let trust = properties.and_then(|p| p.get("AssumeRolePolicyDocument")).and_then(|d| d.get("Statement")).cloned();
+                let trust = properties
+                    .and_then(|p| p.get("AssumeRolePolicyDocument"))
+                    .and_then(|d| d.get("Statement"))
+                    .cloned();
                 let mut statements = Vec::new();
-                for policy in properties.and_then(|p| p.get("Policies")).and_then(Value::as_sequence).into_iter().flatten() {
-                    for statement in policy.get("PolicyDocument").and_then(|d| d.get("Statement")).and_then(Value::as_sequence).into_iter().flatten() {
+                for policy in properties
+                    .and_then(|p| p.get("Policies"))
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                {
+                    for statement in policy
+                        .get("PolicyDocument")
+                        .and_then(|d| d.get("Statement"))
+                        .and_then(Value::as_sequence)
+                        .into_iter()
+                        .flatten()
+                    {
                         let mut statement = statement.clone();
-                        let sid = statement.get("Sid").and_then(Value::as_str).unwrap_or_default().to_owned();
-                        if let (Some(reason), Some(mapping)) = (self.reasons.get(&(id_text.to_owned(), sid)), statement.as_mapping_mut()) {
+                        let sid = statement
+                            .get("Sid")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        if let (Some(reason), Some(mapping)) = (
+                            self.reasons.get(&(id_text.to_owned(), sid)),
+                            statement.as_mapping_mut(),
+                        ) {
                             mapping.insert("Reason".into(), reason.as_str().into());
                         }
                         statements.push(statement);
                     }
                 }
                 let mut role = Mapping::new();
-                role.insert("RoleName".into(), properties.and_then(|p| p.get("RoleName")).cloned().unwrap_or(Value::Null));
+                role.insert(
+                    "RoleName".into(),
+                    properties
+                        .and_then(|p| p.get("RoleName"))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
                 role.insert("TrustedBy".into(), trust.unwrap_or(Value::Null));
                 role.insert("Statements".into(), Value::Sequence(statements));
                 roles.insert(id.clone(), Value::Mapping(role));

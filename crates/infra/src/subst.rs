@@ -78,18 +78,19 @@ impl Params {
     }
 
     fn render_mapping(&self, file: &str, mapping: &Mapping) -> Result<Option<Value>, InfraError> {
-        if let Some(when) = mapping.get("Render::When") {
-            if !self.condition(file, "Render::When", when)? {
-                return Ok(None);
-            }
+        if let Some(when) = mapping.get("Render::When")
+            && !self.condition(file, "Render::When", when)?
+        {
+            return Ok(None);
         }
         if mapping.len() == 1 {
             let (key, body) = mapping.iter().next().expect("one entry");
             match key.as_str() {
                 Some("Render::If") => {
-                    let branches = body.as_sequence().filter(|b| b.len() == 3).ok_or_else(|| {
-                        InfraError::template(file, "`Render::If` takes [condition, then, else]")
-                    })?;
+                    let branches =
+                        body.as_sequence().filter(|b| b.len() == 3).ok_or_else(|| {
+                            InfraError::template(file, "`Render::If` takes [condition, then, else]")
+                        })?;
                     let chosen = if self.condition(file, "Render::If", &branches[0])? {
                         &branches[1]
                     } else {
@@ -127,26 +128,36 @@ impl Params {
         }
         let mut out = Mapping::with_capacity(mapping.len());
         for (key, child) in mapping {
-            let key_text = key
-                .as_str()
-                .ok_or_else(|| InfraError::template(file, format!("a mapping key is not a string: {key:?}")))?;
+            let key_text = key.as_str().ok_or_else(|| {
+                InfraError::template(file, format!("a mapping key is not a string: {key:?}"))
+            })?;
             if key_text == "Render::When" {
                 continue;
             }
             if key_text.starts_with("Render::") {
                 return Err(InfraError::template(
                     file,
-                    format!("`{key_text}` is not a directive (Render::When, Render::If, Render::Concat, Render::Json)"),
+                    format!(
+                        "`{key_text}` is not a directive (Render::When, Render::If, Render::Concat, Render::Json)"
+                    ),
                 ));
             }
             let key = self.substitute(file, key_text)?;
             let Some(key_text) = key.as_str() else {
-                return Err(InfraError::template(file, format!("the key `{key_text}` became a non-string")));
+                return Err(InfraError::template(
+                    file,
+                    format!("the key `{key_text}` became a non-string"),
+                ));
             };
-            if let Some(child) = self.render_value(file, child)? {
-                if out.insert(Value::String(key_text.to_owned()), child).is_some() {
-                    return Err(InfraError::template(file, format!("the key `{key_text}` appears twice")));
-                }
+            if let Some(child) = self.render_value(file, child)?
+                && out
+                    .insert(Value::String(key_text.to_owned()), child)
+                    .is_some()
+            {
+                return Err(InfraError::template(
+                    file,
+                    format!("the key `{key_text}` appears twice"),
+                ));
             }
         }
         Ok(Some(Value::Mapping(out)))
@@ -164,10 +175,10 @@ impl Params {
 
     /// Substitutes the parameters of one string.
     fn substitute(&self, file: &str, text: &str) -> Result<Value, InfraError> {
-        if let Some(name) = whole_placeholder(text) {
-            if is_parameter_name(name) {
-                return self.lookup(file, name).cloned();
-            }
+        if let Some(name) = whole_placeholder(text)
+            && is_parameter_name(name)
+        {
+            return self.lookup(file, name).cloned();
         }
         if !text.contains("${") {
             return Ok(Value::String(text.to_owned()));
@@ -178,7 +189,10 @@ impl Params {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else {
-                return Err(InfraError::template(file, format!("`${{` is never closed in `{text}`")));
+                return Err(InfraError::template(
+                    file,
+                    format!("`${{` is never closed in `{text}`"),
+                ));
             };
             let name = &after[..end];
             if is_parameter_name(name) {
@@ -186,7 +200,10 @@ impl Params {
                 out.push_str(&scalar_text(value).ok_or_else(|| {
                     InfraError::template(
                         file,
-                        format!("`${{{name}}}` is {} and cannot be part of the string `{text}`", describe(value)),
+                        format!(
+                            "`${{{name}}}` is {} and cannot be part of the string `{text}`",
+                            describe(value)
+                        ),
                     )
                 })?);
             } else {
@@ -213,7 +230,11 @@ impl Params {
             } else {
                 format!(" (known: {})", siblings.join(", "))
             };
-            InfraError::UnknownParameter { file: file.to_owned(), name: name.to_owned(), hint }
+            InfraError::UnknownParameter {
+                file: file.to_owned(),
+                name: name.to_owned(),
+                hint,
+            }
         })
     }
 }
@@ -227,7 +248,9 @@ fn whole_placeholder(text: &str) -> Option<&str> {
 /// Whether `${name}` is ours (a lower-case start) rather than CloudFormation's.
 fn is_parameter_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
 }
 
 /// The text of a scalar value, as it appears inside a longer string.
@@ -258,6 +281,8 @@ mod tests {
 
     use super::*;
 
+    // expect-test's `check` helpers take the expectation by value, as its documentation does.
+    #[allow(clippy::needless_pass_by_value)]
     fn check(template: &str, expected: Expect) {
         let mut params = Params::default();
         params.set("env", "staging");
@@ -291,12 +316,18 @@ mod tests {
 
     #[test]
     fn unknown_parameters_and_lists_inside_strings_are_errors() {
-        check("a: ${nope}", expect![[r#"
+        check(
+            "a: ${nope}",
+            expect![[r#"
             error: `t.yaml`: `${nope}` is not a parameter
-        "#]]);
-        check("a: x${list}", expect![[r#"
+        "#]],
+        );
+        check(
+            "a: x${list}",
+            expect![[r#"
             error: `t.yaml`: `${list}` is a list and cannot be part of the string `x${list}`
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
@@ -326,8 +357,11 @@ json: {Render::Json: {k: "${batch}"}}
                   }
             "#]],
         );
-        check("a: {Render::Whenn: true}", expect![[r#"
+        check(
+            "a: {Render::Whenn: true}",
+            expect![[r#"
             error: `t.yaml`: `Render::Whenn` is not a directive (Render::When, Render::If, Render::Concat, Render::Json)
-        "#]]);
+        "#]],
+        );
     }
 }

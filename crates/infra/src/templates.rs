@@ -26,7 +26,10 @@ impl Templates {
 
     /// The text of one file.
     pub fn get(&self, path: &str) -> Result<&str, InfraError> {
-        self.files.get(path).map(String::as_str).ok_or_else(|| InfraError::MissingFile(path.to_owned()))
+        self.files
+            .get(path)
+            .map(String::as_str)
+            .ok_or_else(|| InfraError::MissingFile(path.to_owned()))
     }
 
     /// The paths of the files directly in `dir` that end in `.yaml`, sorted.
@@ -53,7 +56,10 @@ fn read_dir_into(
     files: &mut BTreeMap<String, String>,
 ) -> Result<(), InfraError> {
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InfraError + '_ {
-        move |source| InfraError::Io { path: path.to_owned(), source }
+        move |source| InfraError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
@@ -62,7 +68,11 @@ fn read_dir_into(
         } else {
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
             let relative = path.strip_prefix(root).unwrap_or(&path);
-            let key = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let key = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             files.insert(key, text);
         }
     }

@@ -13,7 +13,9 @@ pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.51.0";
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     /// There is no `python3` to create the virtualenv with.
-    #[error("python3 is not installed; install Python 3 with its venv module (for example `apt-get install python3 python3-venv`) and run this again")]
+    #[error(
+        "python3 is not installed; install Python 3 with its venv module (for example `apt-get install python3 python3-venv`) and run this again"
+    )]
     PythonMissing,
     /// A command failed.
     #[error("`{command}` failed: {detail}")]
@@ -23,7 +25,10 @@ pub enum ToolError {
     BadOutput { tool: String, detail: String },
     /// A file could not be written.
     #[error("could not write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn marker(venv_dir: &Path) -> PathBuf {
@@ -37,7 +42,8 @@ fn binary_path(venv_dir: &Path, binary: &str) -> PathBuf {
 /// Whether `requirement` is installed in `venv_dir` and `binary` is there.
 pub fn python_tool_installed(venv_dir: &Path, requirement: &str, binary: &str) -> bool {
     binary_path(venv_dir, binary).is_file()
-        && std::fs::read_to_string(marker(venv_dir)).is_ok_and(|installed| installed.trim() == requirement)
+        && std::fs::read_to_string(marker(venv_dir))
+            .is_ok_and(|installed| installed.trim() == requirement)
 }
 
 fn run(command: &mut Command) -> Result<std::process::Output, ToolError> {
@@ -46,21 +52,31 @@ fn run(command: &mut Command) -> Result<std::process::Output, ToolError> {
         if err.kind() == std::io::ErrorKind::NotFound && shown.starts_with("python3") {
             ToolError::PythonMissing
         } else {
-            ToolError::CommandFailed { command: shown.clone(), detail: err.to_string() }
+            ToolError::CommandFailed {
+                command: shown.clone(),
+                detail: err.to_string(),
+            }
         }
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
         let detail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-        return Err(ToolError::CommandFailed { command: shown, detail: format!("{}\n{detail}", output.status) });
+        return Err(ToolError::CommandFailed {
+            command: shown,
+            detail: format!("{}\n{detail}", output.status),
+        });
     }
     Ok(output)
 }
 
 /// Makes sure `requirement` (`name==version`) is installed in the virtualenv `venv_dir`, creating
 /// the virtualenv with `python3 -m venv` if needed, and returns the path of its `binary`.
-pub fn ensure_python_tool(venv_dir: &Path, requirement: &str, binary: &str) -> Result<PathBuf, ToolError> {
+pub fn ensure_python_tool(
+    venv_dir: &Path,
+    requirement: &str,
+    binary: &str,
+) -> Result<PathBuf, ToolError> {
     let bin = binary_path(venv_dir, binary);
     if python_tool_installed(venv_dir, requirement, binary) {
         return Ok(bin);
@@ -69,14 +85,24 @@ pub fn ensure_python_tool(venv_dir: &Path, requirement: &str, binary: &str) -> R
     if !python.is_file() {
         run(Command::new("python3").arg("-m").arg("venv").arg(venv_dir))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", requirement]))?;
+    run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--quiet",
+        requirement,
+    ]))?;
     if !bin.is_file() {
         return Err(ToolError::CommandFailed {
             command: format!("pip install {requirement}"),
             detail: format!("it installed no `{binary}`"),
         });
     }
-    std::fs::write(marker(venv_dir), requirement).map_err(|source| ToolError::Io { path: marker(venv_dir), source })?;
+    std::fs::write(marker(venv_dir), requirement).map_err(|source| ToolError::Io {
+        path: marker(venv_dir),
+        source,
+    })?;
     Ok(bin)
 }
 
@@ -132,8 +158,10 @@ pub fn parse_cfn_lint(json: &str) -> Result<Vec<CfnLintFinding>, ToolError> {
     if json.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let raw: Vec<RawFinding> =
-        serde_json::from_str(json).map_err(|err| ToolError::BadOutput { tool: "cfn-lint".to_owned(), detail: err.to_string() })?;
+    let raw: Vec<RawFinding> = serde_json::from_str(json).map_err(|err| ToolError::BadOutput {
+        tool: "cfn-lint".to_owned(),
+        detail: err.to_string(),
+    })?;
     Ok(raw
         .into_iter()
         .map(|finding| CfnLintFinding {
@@ -146,7 +174,10 @@ pub fn parse_cfn_lint(json: &str) -> Result<Vec<CfnLintFinding>, ToolError> {
                 .location
                 .path
                 .iter()
-                .map(|part| part.as_str().map_or_else(|| part.to_string(), str::to_owned))
+                .map(|part| {
+                    part.as_str()
+                        .map_or_else(|| part.to_string(), str::to_owned)
+                })
                 .collect::<Vec<_>>()
                 .join("/"),
         })
@@ -154,16 +185,32 @@ pub fn parse_cfn_lint(json: &str) -> Result<Vec<CfnLintFinding>, ToolError> {
 }
 
 /// Runs cfn-lint on `files` with the project's configuration.
-pub fn run_cfn_lint(bin: &Path, config: &Path, files: &[PathBuf]) -> Result<Vec<CfnLintFinding>, ToolError> {
+pub fn run_cfn_lint(
+    bin: &Path,
+    config: &Path,
+    files: &[PathBuf],
+) -> Result<Vec<CfnLintFinding>, ToolError> {
     let mut command = Command::new(bin);
-    command.arg("--format").arg("json").arg("--config-file").arg(config).arg("--").args(files);
+    command
+        .arg("--format")
+        .arg("json")
+        .arg("--config-file")
+        .arg(config)
+        .arg("--")
+        .args(files);
     let shown = format!("{command:?}");
-    let output = command.output().map_err(|err| ToolError::CommandFailed { command: shown.clone(), detail: err.to_string() })?;
+    let output = command.output().map_err(|err| ToolError::CommandFailed {
+        command: shown.clone(),
+        detail: err.to_string(),
+    })?;
     // cfn-lint exits non-zero when it finds anything; only output it cannot parse is a failure.
     let stdout = String::from_utf8_lossy(&output.stdout);
     parse_cfn_lint(&stdout).map_err(|err| match output.status.code() {
         Some(0 | 2 | 4 | 6 | 8 | 10 | 12 | 14) => err,
-        _ => ToolError::CommandFailed { command: shown, detail: String::from_utf8_lossy(&output.stderr).into_owned() },
+        _ => ToolError::CommandFailed {
+            command: shown,
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
     })
 }
 

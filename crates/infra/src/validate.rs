@@ -76,14 +76,24 @@ impl fmt::Display for Finding {
             Level::Error => "error",
             Level::Info => "info",
         };
-        write!(f, "{level}[{}] {} {}: {}", self.check, self.environment, self.subject, self.message)
+        write!(
+            f,
+            "{level}[{}] {} {}: {}",
+            self.check, self.environment, self.subject, self.message
+        )
     }
 }
 
 fn findings(environment: &str, check: Check, problems: Vec<(String, String)>) -> Vec<Finding> {
     problems
         .into_iter()
-        .map(|(subject, message)| Finding { environment: environment.to_owned(), check, subject, message, level: Level::Error })
+        .map(|(subject, message)| Finding {
+            environment: environment.to_owned(),
+            check,
+            subject,
+            message,
+            level: Level::Error,
+        })
         .collect()
 }
 
@@ -92,12 +102,28 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
     let environment = rendered.environment.to_string();
     let template = rendered.cfn();
     let mut out = Vec::new();
-    out.extend(findings(&environment, Check::Template, check_template(rendered, &template)));
+    out.extend(findings(
+        &environment,
+        Check::Template,
+        check_template(rendered, &template),
+    ));
     match rendered.state_machine() {
         Some(definition) => {
-            let known_errors: BTreeSet<String> = rendered.principals.iter().flat_map(|p| p.errors.iter().cloned()).collect();
-            out.extend(findings(&environment, Check::Asl, crate::asl::check(definition, &known_errors)));
-            out.extend(findings(&environment, Check::Events, crate::events::check_definition_input(definition)));
+            let known_errors: BTreeSet<String> = rendered
+                .principals
+                .iter()
+                .flat_map(|p| p.errors.iter().cloned())
+                .collect();
+            out.extend(findings(
+                &environment,
+                Check::Asl,
+                crate::asl::check(definition, &known_errors),
+            ));
+            out.extend(findings(
+                &environment,
+                Check::Events,
+                crate::events::check_definition_input(definition),
+            ));
         }
         None => out.push(Finding {
             environment: environment.clone(),
@@ -107,13 +133,33 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
             level: Level::Error,
         }),
     }
-    out.extend(findings(&environment, Check::Iam, crate::iam::check_roles(&template, &rendered.principals, &rendered.reasons)));
-    out.extend(findings(&environment, Check::Events, crate::events::check_rules(&template, STATE_MACHINE_ID)));
-    let custom: Vec<String> = rendered.principals.iter().flat_map(|p| p.metrics.iter().cloned()).collect();
-    out.extend(findings(&environment, Check::Alarms, crate::alarms::check_alarms(&template, (&rendered.metrics_namespace, &custom))));
+    out.extend(findings(
+        &environment,
+        Check::Iam,
+        crate::iam::check_roles(&template, &rendered.principals, &rendered.reasons),
+    ));
+    out.extend(findings(
+        &environment,
+        Check::Events,
+        crate::events::check_rules(&template, STATE_MACHINE_ID),
+    ));
+    let custom: Vec<String> = rendered
+        .principals
+        .iter()
+        .flat_map(|p| p.metrics.iter().cloned())
+        .collect();
+    out.extend(findings(
+        &environment,
+        Check::Alarms,
+        crate::alarms::check_alarms(&template, (&rendered.metrics_namespace, &custom)),
+    ));
     if let Some(bootstrap) = &rendered.bootstrap {
         let bootstrap = Template::new(bootstrap, &rendered.region, &rendered.account_id);
-        out.extend(findings(&environment, Check::Iam, check_deploy_roles(&bootstrap, &rendered.repository, &rendered.reasons)));
+        out.extend(findings(
+            &environment,
+            Check::Iam,
+            check_deploy_roles(&bootstrap, &rendered.repository, &rendered.reasons),
+        ));
     }
     out.sort();
     out.dedup();
@@ -122,7 +168,11 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
 
 /// The code scan, as findings.
 pub fn validate_code(files: &[(String, String)], rendered: &Rendered) -> Vec<Finding> {
-    findings("code", Check::Code, crate::codescan::check_code(files, &rendered.principals))
+    findings(
+        "code",
+        Check::Code,
+        crate::codescan::check_code(files, &rendered.principals),
+    )
 }
 
 /// cfn-lint's findings as ours: errors and warnings fail, informational ones are shown.
@@ -133,37 +183,65 @@ pub fn cfn_lint_findings(environment: &str, lint: &[CfnLintFinding]) -> Vec<Find
             check: Check::CfnLint,
             subject: format!("{}:{} {}", finding.file, finding.line, finding.path),
             message: format!("{} {}", finding.rule, finding.message),
-            level: if finding.level == "Informational" { Level::Info } else { Level::Error },
+            level: if finding.level == "Informational" {
+                Level::Info
+            } else {
+                Level::Error
+            },
         })
         .collect()
 }
 
 fn check_template(rendered: &Rendered, template: &Template<'_>) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    let retains = rendered.stack_policy["Statement"][1]["Resource"].as_array().cloned().unwrap_or_default();
+    let retains = rendered.stack_policy["Statement"][1]["Resource"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for resource in template.resources() {
         if !STATEFUL_TYPES.contains(&resource.kind) {
             continue;
         }
         let deletion = resource.body.get("DeletionPolicy").and_then(Value::as_str);
-        let replace = resource.body.get("UpdateReplacePolicy").and_then(Value::as_str);
+        let replace = resource
+            .body
+            .get("UpdateReplacePolicy")
+            .and_then(Value::as_str);
         if deletion.is_none() || replace.is_none() {
-            problems.push((resource.id.to_owned(), "is stateful but lacks DeletionPolicy or UpdateReplacePolicy".to_owned()));
+            problems.push((
+                resource.id.to_owned(),
+                "is stateful but lacks DeletionPolicy or UpdateReplacePolicy".to_owned(),
+            ));
         }
-        let keeps = |policy: Option<&str>| matches!(policy, Some("Retain" | "Snapshot" | "RetainExceptOnCreate"));
-        let previews_delete = rendered.environment.pull_request().is_some() || rendered.environment == crate::EnvironmentName::Local;
-        if !previews_delete && !(keeps(deletion) && keeps(replace)) {
+        let keeps = |policy: Option<&str>| {
+            matches!(policy, Some("Retain" | "Snapshot" | "RetainExceptOnCreate"))
+        };
+        if rendered.retain_data && !(keeps(deletion) && keeps(replace)) {
             problems.push((resource.id.to_owned(), "is stateful and would be lost with the stack: DeletionPolicy and UpdateReplacePolicy must be Retain or Snapshot".to_owned()));
         }
-        if !retains.iter().any(|entry| entry.as_str() == Some(&format!("LogicalResourceId/{}", resource.id))) {
-            problems.push((resource.id.to_owned(), "is stateful but the stack policy does not protect it".to_owned()));
+        if !retains
+            .iter()
+            .any(|entry| entry.as_str() == Some(&format!("LogicalResourceId/{}", resource.id)))
+        {
+            problems.push((
+                resource.id.to_owned(),
+                "is stateful but the stack policy does not protect it".to_owned(),
+            ));
         }
     }
     for machine in template.of_type("AWS::StepFunctions::StateMachine") {
-        let Some(definition) = machine.prop(&["Definition"]) else { continue };
+        let Some(definition) = machine.prop(&["Definition"]) else {
+            continue;
+        };
         let text = serde_json::to_string(definition).unwrap_or_default();
-        let substitutions = machine.prop(&["DefinitionSubstitutions"]).and_then(Value::as_mapping);
-        let defined: BTreeSet<&str> = substitutions.into_iter().flatten().filter_map(|(k, _)| k.as_str()).collect();
+        let substitutions = machine
+            .prop(&["DefinitionSubstitutions"])
+            .and_then(Value::as_mapping);
+        let defined: BTreeSet<&str> = substitutions
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| k.as_str())
+            .collect();
         let mut used = BTreeSet::new();
         let mut rest = text.as_str();
         while let Some(start) = rest.find("${") {
@@ -188,37 +266,79 @@ fn check_template(rendered: &Rendered, template: &Template<'_>) -> Vec<(String, 
 
 /// The deploy roles of the bootstrap template: their form, and that only this repository's
 /// workflows can assume the ones GitHub assumes.
-fn check_deploy_roles(template: &Template<'_>, repository: &str, reasons: &crate::iam::Reasons) -> Vec<(String, String)> {
+fn check_deploy_roles(
+    template: &Template<'_>,
+    repository: &str,
+    reasons: &crate::iam::Reasons,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     for role in template.of_type("AWS::IAM::Role") {
         let subject = format!("bootstrap {}", role.id);
-        for policy in role.prop(&["Policies"]).and_then(Value::as_sequence).into_iter().flatten() {
-            let statements = policy.get("PolicyDocument").and_then(|d| d.get("Statement")).unwrap_or(&Value::Null);
+        for policy in role
+            .prop(&["Policies"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let statements = policy
+                .get("PolicyDocument")
+                .and_then(|d| d.get("Statement"))
+                .unwrap_or(&Value::Null);
             let (pairs, form) = allowed_pairs(statements);
             problems.extend(form.into_iter().map(|p| (subject.clone(), p)));
             let unreasoned: BTreeSet<&str> = pairs
                 .iter()
-                .filter(|pair| pair.resource.as_str() == Some("*") && !reasons.contains_key(&(role.id.to_owned(), pair.sid.clone())))
+                .filter(|pair| {
+                    pair.resource.as_str() == Some("*")
+                        && !reasons.contains_key(&(role.id.to_owned(), pair.sid.clone()))
+                })
                 .map(|pair| pair.sid.as_str())
                 .collect();
             for sid in unreasoned {
-                problems.push((subject.clone(), format!("statement {sid} allows resource `*` without a written reason (`Reason:`)")));
+                problems.push((
+                    subject.clone(),
+                    format!(
+                        "statement {sid} allows resource `*` without a written reason (`Reason:`)"
+                    ),
+                ));
             }
         }
-        for statement in role.prop(&["AssumeRolePolicyDocument", "Statement"]).map(as_list).unwrap_or_default() {
-            let federated = statement.get("Principal").and_then(|p| p.get("Federated")).and_then(Value::as_str).unwrap_or_default();
+        for statement in role
+            .prop(&["AssumeRolePolicyDocument", "Statement"])
+            .map(as_list)
+            .unwrap_or_default()
+        {
+            let federated = statement
+                .get("Principal")
+                .and_then(|p| p.get("Federated"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !federated.ends_with("oidc-provider/token.actions.githubusercontent.com") {
                 continue;
             }
             let conditions = statement.get("Condition");
             if conditions.and_then(|c| c.get("StringLike")).is_some() {
-                problems.push((subject.clone(), "trusts GitHub with StringLike: name the subjects exactly (StringEquals)".to_owned()));
+                problems.push((
+                    subject.clone(),
+                    "trusts GitHub with StringLike: name the subjects exactly (StringEquals)"
+                        .to_owned(),
+                ));
             }
             let equals = conditions.and_then(|c| c.get("StringEquals"));
-            if equals.and_then(|e| e.get("token.actions.githubusercontent.com:aud")).and_then(Value::as_str) != Some("sts.amazonaws.com") {
-                problems.push((subject.clone(), "trusts GitHub without requiring the audience sts.amazonaws.com".to_owned()));
+            if equals
+                .and_then(|e| e.get("token.actions.githubusercontent.com:aud"))
+                .and_then(Value::as_str)
+                != Some("sts.amazonaws.com")
+            {
+                problems.push((
+                    subject.clone(),
+                    "trusts GitHub without requiring the audience sts.amazonaws.com".to_owned(),
+                ));
             }
-            let subjects = equals.and_then(|e| e.get("token.actions.githubusercontent.com:sub")).map(as_list).unwrap_or_default();
+            let subjects = equals
+                .and_then(|e| e.get("token.actions.githubusercontent.com:sub"))
+                .map(as_list)
+                .unwrap_or_default();
             if subjects.is_empty() {
                 problems.push((subject.clone(), "trusts every GitHub repository: require token.actions.githubusercontent.com:sub".to_owned()));
             }

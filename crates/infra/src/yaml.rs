@@ -70,7 +70,9 @@ fn write_sequence(out: &mut String, items: &[Value], indent: usize) {
         }
         out.push_str("- ");
         match item {
-            Value::Mapping(mapping) if !mapping.is_empty() => write_mapping(out, mapping, indent + 2),
+            Value::Mapping(mapping) if !mapping.is_empty() => {
+                write_mapping(out, mapping, indent + 2)
+            }
             Value::Sequence(inner) if !inner.is_empty() => write_sequence(out, inner, indent + 2),
             other => {
                 out.push_str(&inline(other, indent + 2));
@@ -98,7 +100,10 @@ fn inline(value: &Value, indent: usize) -> String {
         Value::Mapping(_) => "{}".to_owned(),
         Value::Tagged(tagged) => {
             if is_block(&tagged.value) {
-                serde_yaml::to_string(value).unwrap_or_default().trim_end().to_owned()
+                serde_yaml::to_string(value)
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_owned()
             } else {
                 format!("{} {}", tagged.tag, inline(&tagged.value, indent))
             }
@@ -145,17 +150,22 @@ fn string_text(text: &str, indent: usize, allow_block: bool) -> String {
 fn literal_block_safe(text: &str) -> bool {
     !text.starts_with([' ', '\t'])
         && !text.ends_with('\n')
-        && text.split('\n').all(|line| !line.ends_with([' ', '\t']) && line.chars().all(|c| !c.is_control() || c == '\t'))
+        && text.split('\n').all(|line| {
+            !line.ends_with([' ', '\t']) && line.chars().all(|c| !c.is_control() || c == '\t')
+        })
 }
 
 /// Whether a string can be written without quotes and read back as the same string by YAML 1.1
 /// and 1.2 readers alike.
 fn plain_safe(text: &str) -> bool {
     const RESERVED: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False",
-        "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "<<", "=",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
+        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~", "<<",
+        "=",
     ];
-    let Some(first) = text.chars().next() else { return false };
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
     if RESERVED.contains(&text)
         || "-?:,[]{}#&*!|>'\"%@`".contains(first)
         || first.is_whitespace()
@@ -169,7 +179,10 @@ fn plain_safe(text: &str) -> bool {
         return false;
     }
     let looks_numeric = first.is_ascii_digit()
-        || (matches!(first, '+' | '.') && text.chars().nth(1).is_some_and(|c| c.is_ascii_digit() || c == 'i' || c == 'n' || c == 'I' || c == 'N'));
+        || (matches!(first, '+' | '.')
+            && text.chars().nth(1).is_some_and(|c| {
+                c.is_ascii_digit() || c == 'i' || c == 'n' || c == 'I' || c == 'N'
+            }));
     !looks_numeric
 }
 

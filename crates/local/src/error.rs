@@ -157,6 +157,56 @@ pub enum LocalError {
         port: u16,
         log_file: PathBuf,
     },
+
+    /// There is no `python3` to create a virtualenv with.
+    #[error(
+        "python3 was not found in PATH; the local AWS emulator (MiniStack) and cfn-lint run in \
+         Python virtualenvs: install Python 3 with its venv module (Debian/Ubuntu: \
+         `apt-get install python3 python3-venv`, macOS: `brew install python`) and run the \
+         command again"
+    )]
+    PythonMissing,
+
+    /// `python3` exists but cannot create virtualenvs.
+    #[error(
+        "{} cannot create virtualenvs because its venv or ensurepip module is missing ({output}); \
+         install it (Debian/Ubuntu: `apt-get install python3-venv`) and run the command again",
+        python.display()
+    )]
+    VenvModuleMissing { python: PathBuf, output: String },
+
+    /// A requirements line is not an exact pin.
+    #[error(
+        "`{text}` is not an exact pin (`name==version`); the tooling installs exact versions only"
+    )]
+    InvalidRequirement { text: String },
+
+    /// pip reported success but the pinned versions are not there.
+    #[error(
+        "after pip ran in {}, {missing}; delete that directory and run the command again",
+        venv_dir.display()
+    )]
+    PythonToolIncomplete { venv_dir: PathBuf, missing: String },
+
+    /// A background service exited while starting; the end of its log says why.
+    #[error(
+        "{service} did not start; the end of its log {}:\n{log_tail}\nfix the cause above and run \
+         `cargo xtask local up` again",
+        log_file.display()
+    )]
+    ServiceStartFailed {
+        service: String,
+        log_file: PathBuf,
+        log_tail: String,
+    },
+
+    /// An ECS image cannot be mapped to the given local program.
+    #[error("cannot map the ECS image `{image}` to {}: {reason}", program.display())]
+    InvalidEcsImage {
+        image: String,
+        program: PathBuf,
+        reason: String,
+    },
 }
 
 impl LocalError {

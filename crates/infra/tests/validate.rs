@@ -1,0 +1,357 @@
+//! Validation: the real renderings pass, and each mutation of a rendering is caught with a message
+//! that names what is wrong.
+
+mod common;
+
+use expect_test::{Expect, expect};
+use serde_yaml::Value;
+use userlog_infra::validate::{validate, validate_code};
+use userlog_infra::{EnvironmentName, Rendered};
+
+/// Renders staging, changes it, and compares the findings with `expected`.
+// expect-test's `check` helpers take the expectation by value, as its documentation does.
+#[allow(clippy::needless_pass_by_value)]
+fn check(mutate: impl FnOnce(&mut Rendered), expected: Expect) {
+    let mut rendered = common::rendered(EnvironmentName::Staging);
+    mutate(&mut rendered);
+    let actual: String = validate(&rendered)
+        .iter()
+        .map(|finding| format!("{finding}\n"))
+        .collect();
+    expected.assert_eq(&actual);
+}
+
+fn definition(rendered: &mut Rendered) -> &mut Value {
+    rendered
+        .state_machine_mut()
+        .expect("the template has the state machine")
+}
+
+fn resource<'a>(rendered: &'a mut Rendered, path: &[&str]) -> &'a mut Value {
+    let mut full = vec!["Resources"];
+    full.extend_from_slice(path);
+    common::at(&mut rendered.template, &full)
+}
+
+#[test]
+fn every_checked_environment_passes() {
+    for environment in EnvironmentName::CHECKED {
+        let findings = validate(&common::rendered(environment));
+        assert!(findings.is_empty(), "{environment}: {findings:#?}");
+    }
+}
+
+#[test]
+fn a_next_that_names_no_state() {
+    check(
+        |r| *common::at(definition(r), &["States", "ValidateFile", "Next"]) = "RouteFiel".into(),
+        expect![[r#"
+            error[asl] staging AlreadyImported: is unreachable from StartAt
+            error[asl] staging ApplyRows: is unreachable from StartAt
+            error[asl] staging BulkImport: is unreachable from StartAt
+            error[asl] staging RouteFile: is unreachable from StartAt
+            error[asl] staging ValidateFile: goes to `RouteFiel`, which is not a state here
+        "#]],
+    );
+}
+
+#[test]
+fn a_state_nothing_leads_to() {
+    check(
+        |r| {
+            let states = common::at(definition(r), &["States"])
+                .as_mapping_mut()
+                .unwrap();
+            states.insert("Orphan".into(), common::yaml("{Type: Succeed}"));
+        },
+        expect![[r#"
+            error[asl] staging Orphan: is unreachable from StartAt
+        "#]],
+    );
+}
+
+#[test]
+fn a_catch_of_an_error_nothing_raises() {
+    check(
+        |r| {
+            *common::at(
+                definition(r),
+                &["States", "ApplyRows", "Catch", "0", "ErrorEquals"],
+            ) = common::yaml("[MadeUpError]")
+        },
+        expect![[r#"
+            error[asl] staging ApplyRows: Catch names `MadeUpError`, which is not a Step Functions error, a Lambda error or an error a function declares
+        "#]],
+    );
+}
+
+#[test]
+fn a_path_that_is_not_jsonpath() {
+    check(
+        |r| {
+            *common::at(
+                definition(r),
+                &["States", "RouteFile", "Choices", "0", "Variable"],
+            ) = "$validation.duplicate".into()
+        },
+        expect![[r#"
+            error[asl] staging RouteFile: Variable: `$validation.duplicate`: expected `.` or `[` but found `v`
+        "#]],
+    );
+    check(
+        |r| {
+            *common::at(
+                definition(r),
+                &[
+                    "States",
+                    "ApplyRows",
+                    "ItemProcessor",
+                    "States",
+                    "RecordBatchFailure",
+                    "Parameters",
+                    "Item",
+                    "ttl",
+                    "N.$",
+                ],
+            ) = "States.Format('{}', $.ttlTimestamp".into();
+        },
+        expect![[r#"
+            error[asl] staging ApplyRows/RecordBatchFailure: Parameters.Item.ttl.N.$: `States.Format('{}', $.ttlTimestamp`: expected `,` or `)` between arguments
+        "#]],
+    );
+}
+
+#[test]
+fn a_pass_state_that_makes_a_failure_look_successful() {
+    check(
+        |r| {
+            let states = common::at(definition(r), &["States"])
+                .as_mapping_mut()
+                .unwrap();
+            states.insert(
+                "ProcessingFailed".into(),
+                common::yaml("{Type: Pass, Result: {status: PROCESSING_FAILED}, End: true}"),
+            );
+            *common::at(
+                definition(r),
+                &["States", "ApplyRows", "Catch", "0", "Next"],
+            ) = "ProcessingFailed".into();
+        },
+        expect![[r#"
+            error[asl] staging ProcessingFailed: a Catch leads to this Pass state, and from it the execution can succeed without passing a Task or a Fail state: end failures in a Fail state
+            error[asl] staging ProcessingFailed: a Pass state named like a failure makes a failed execution look successful: use a Fail state
+        "#]],
+    );
+}
+
+#[test]
+fn a_role_without_a_permission_its_principal_needs() {
+    check(
+        |r| {
+            let statements = resource(
+                r,
+                &[
+                    "ImportStateMachineRole",
+                    "Properties",
+                    "Policies",
+                    "0",
+                    "PolicyDocument",
+                    "Statement",
+                ],
+            );
+            let statements = statements.as_sequence_mut().unwrap();
+            statements.retain(|statement| statement["Sid"].as_str() != Some("RecordBatchFailures"));
+        },
+        expect![[r#"
+            error[iam] staging ImportStateMachineRole: lacks dynamodb:PutItem on arn:aws:dynamodb:ap-northeast-1:111111111111:table/staging-userlog-csv-processing-errors (needed by state ApplyRows/RecordBatchFailure)
+        "#]],
+    );
+}
+
+#[test]
+fn a_role_with_a_permission_nothing_needs() {
+    check(
+        |r| {
+            let actions = resource(
+                r,
+                &[
+                    "ValidateCsvRole",
+                    "Properties",
+                    "Policies",
+                    "0",
+                    "PolicyDocument",
+                    "Statement",
+                    "0",
+                    "Action",
+                ],
+            );
+            actions
+                .as_sequence_mut()
+                .unwrap()
+                .push("dynamodb:DeleteItem".into());
+        },
+        expect![[r#"
+            error[iam] staging ValidateCsvRole: allows dynamodb:DeleteItem on {"Fn::GetAtt":["DatabaseCluster","MasterUserSecret.SecretArn"]} (statement DatabaseSecret), which function validate-csv does not need
+        "#]],
+    );
+}
+
+#[test]
+fn a_wildcard_action() {
+    check(
+        |r| {
+            *resource(
+                r,
+                &[
+                    "ImportTriggerRole",
+                    "Properties",
+                    "Policies",
+                    "0",
+                    "PolicyDocument",
+                    "Statement",
+                    "0",
+                    "Action",
+                ],
+            ) = common::yaml("[states:*]");
+        },
+        expect![[r#"
+            error[iam] staging ImportTriggerRole: allows states:* on arn:aws:states:ap-northeast-1:111111111111:stateMachine:staging-userlog-import (statement StartImport), which rule ImportTriggerRule does not need
+            error[iam] staging ImportTriggerRole: lacks states:StartExecution on arn:aws:states:ap-northeast-1:111111111111:stateMachine:staging-userlog-import (needed by the target of rule ImportTriggerRule)
+            error[iam] staging ImportTriggerRole: statement StartImport allows the wildcard action `states:*`
+        "#]],
+    );
+}
+
+#[test]
+fn a_rule_whose_pattern_no_upload_matches() {
+    check(
+        |r| {
+            *resource(
+                r,
+                &["ImportTriggerRule", "Properties", "EventPattern", "source"],
+            ) = common::yaml("[aws.s3x]")
+        },
+        expect![[r#"
+            error[events] staging ImportTriggerRule: EventPattern does not match an S3 Object Created event for `incoming/users.csv` in `staging-userlog-input-111111111111`
+        "#]],
+    );
+    check(
+        |r| {
+            *resource(
+                r,
+                &[
+                    "ImportTriggerRule",
+                    "Properties",
+                    "EventPattern",
+                    "detail",
+                    "object",
+                    "key",
+                ],
+            ) = common::yaml("[{sufix: .csv}]")
+        },
+        expect![[r#"
+            error[events] staging ImportTriggerRule: EventPattern `detail.object.key`: {"sufix":".csv"} is not a pattern operator (prefix, suffix, anything-but, numeric, exists, equals-ignore-case, wildcard, cidr)
+            error[events] staging ImportTriggerRule: EventPattern does not match an S3 Object Created event for `incoming/users.csv` in `staging-userlog-input-111111111111`
+        "#]],
+    );
+}
+
+#[test]
+fn an_input_transformer_that_misses_a_field() {
+    check(
+        |r| {
+            *resource(
+                r,
+                &[
+                    "ImportTriggerRule",
+                    "Properties",
+                    "Targets",
+                    "0",
+                    "InputTransformer",
+                    "InputTemplate",
+                ],
+            ) = r#"{"bucket": <bucket>, "key": <key>, "etag": <etag>, "size": "<size>"}"#.into();
+        },
+        expect![[r#"
+            error[events] staging ImportTriggerRule: the InputTransformer does not set `eventTime`, which the state machine reads
+            error[events] staging ImportTriggerRule: the InputTransformer makes `size` a string, not a number ("1024")
+        "#]],
+    );
+}
+
+#[test]
+fn alarms_without_actions_or_with_a_missing_topic() {
+    check(
+        |r| {
+            resource(r, &["ExecutionTimeAlarm", "Properties"])
+                .as_mapping_mut()
+                .unwrap()
+                .remove("AlarmActions");
+            *resource(r, &["CriticalErrorAlarm", "Properties", "AlarmActions"]) =
+                common::yaml("[{Ref: PagerTopic}]");
+        },
+        expect![[r#"
+            error[alarms] staging CriticalErrorAlarm: AlarmActions {"Ref":"PagerTopic"} is not a topic of this stack
+            error[alarms] staging ExecutionTimeAlarm: has no AlarmActions: nobody would hear of it
+        "#]],
+    );
+}
+
+#[test]
+fn an_alarm_on_a_metric_nothing_publishes() {
+    check(
+        |r| {
+            *resource(
+                r,
+                &["ProcessingErrorCountAlarm", "Properties", "MetricName"],
+            ) = "ErrorCounts".into()
+        },
+        expect![[r#"
+            error[alarms] staging ProcessingErrorCountAlarm: watches CSV/Processing ErrorCounts, which neither AWS nor a function of functions.yaml publishes
+        "#]],
+    );
+}
+
+#[test]
+fn a_stateful_resource_that_the_stack_would_delete() {
+    check(
+        |r| {
+            let table = resource(r, &["ErrorsTable"]).as_mapping_mut().unwrap();
+            table.insert("DeletionPolicy".into(), "Delete".into());
+        },
+        expect![[r#"
+            error[template] staging ErrorsTable: is stateful and would be lost with the stack: DeletionPolicy and UpdateReplacePolicy must be Retain or Snapshot
+        "#]],
+    );
+}
+
+#[test]
+fn code_that_calls_what_its_role_does_not_allow() {
+    let rendered = common::rendered(EnvironmentName::Staging);
+    let fixtures = common::repo_root().join("crates/infra/tests/fixtures/code");
+    let files: Vec<(String, String)> = [
+        "functions/validate-csv/src/main.rs",
+        "crates/aws/src/lib.rs",
+    ]
+    .iter()
+    .map(|path| {
+        (
+            (*path).to_owned(),
+            std::fs::read_to_string(fixtures.join(path)).unwrap(),
+        )
+    })
+    .collect();
+    let actual: String = validate_code(&files, &rendered)
+        .iter()
+        .map(|finding| format!("{finding}\n"))
+        .collect();
+    expect![[r#"
+        error[code] code functions/validate-csv/src/main.rs:8: calls `.publish()` (sns:Publish), which validate-csv does not declare in functions.yaml, so its role does not allow it
+        error[code] code crates/aws/src/lib.rs:8: calls `.delete_item()` (dynamodb:DeleteItem), which no function declares in functions.yaml
+    "#]]
+    .assert_eq(&actual);
+    assert!(
+        validate_code(&[], &rendered).is_empty(),
+        "no code yet means nothing to object to"
+    );
+}

@@ -1,0 +1,723 @@
+"""Runs MiniStack, the local AWS emulator, with the patches that let the project's rendered
+definitions run on it unchanged.
+
+MiniStack (PyPI ``ministack``, pinned in ``requirements.txt`` beside this file) emulates the AWS
+APIs in one Python process. Version 1.5.33 lacks three things the ``import`` state machine uses.
+This launcher imports MiniStack, checks that every internal function it hooks exists with the
+signature it expects (and stops, naming the missing hook, when one does not), replaces those
+functions, and then runs MiniStack's own server. Nothing of MiniStack's is copied or edited.
+
+Patches
+-------
+
+1. **ItemBatcher** (Distributed Map). MiniStack ignores ``ItemBatcher`` and starts one child
+   execution per item. The patch reads the items as MiniStack does (``ItemReader`` or
+   ``ItemsPath``), applies ``ItemSelector`` to each item (``$$.Map.Item.Index`` is the item's
+   index in the data set), groups the selected items into batches of at most
+   ``MaxItemsPerBatch`` (or ``MaxItemsPerBatchPath``) items and ``MaxInputBytesPerBatch`` (or
+   ``MaxInputBytesPerBatchPath``, default 256 KiB) bytes, and hands MiniStack one item per batch:
+   ``{"Items": [...], "BatchInput": <BatchInput resolved against the Map's input>}``. MiniStack
+   then runs the child executions, the concurrency limit and the failure tolerance as before, so
+   the tolerance counts failed batches, as on AWS. The Map Run's ``itemCounts`` are corrected to
+   count items rather than batches.
+
+2. **ResultWriter** (Distributed Map). MiniStack ignores ``ResultWriter`` and returns the results
+   inline. The patch writes ``SUCCEEDED_0.json`` and ``FAILED_0.json`` (only for a status that
+   has executions) and ``manifest.json`` under ``<Prefix>/<map run id>/`` in the bucket, through
+   MiniStack's S3 store, also when the Map Run fails its tolerance, and makes the Map's result
+   ``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ".../manifest.json"}}``
+   before ``ResultSelector``, ``ResultPath`` and ``OutputPath`` apply, as AWS does. A missing
+   bucket fails the state with ``States.ResultWriterFailed``. ``WriterConfig`` is refused.
+
+3. **ECS tasks as local processes.** Without Docker MiniStack leaves a task RUNNING forever, so
+   ``ecs:runTask.sync`` times out. The patch never uses Docker for ECS: ``RunTask`` (the API and
+   the Step Functions integration) runs the task definition's one essential container as a local
+   process. The container's image is mapped to a local program through the JSON file named by
+   ``USERLOG_ECS_IMAGES`` (written by the Rust tooling, see ``docs/local-emulator.md``):
+
+       {"images": {"<image>": {"program": "/abs/path", "environment": {"NAME": "value"}}}}
+
+   An image matches its entry exactly, or without its tag or digest. The process gets
+   ``program`` followed by the container's ``command`` (or the override's), and the environment
+   of this launcher (less the emulator's own settings), then the entry's ``environment`` (what
+   the image would set), the container's ``environment``, its resolved ``secrets`` and the
+   override's ``environment``, in that order, plus ``AWS_REGION``/``AWS_DEFAULT_REGION`` of the
+   request. Its output goes to ``<USERLOG_ECS_TASK_LOGS>/<task id>.log``. When it exits the task
+   becomes STOPPED with stop code ``EssentialContainerExited`` and the process's exit code
+   (128 + N after signal N). An unmapped image or a program that cannot start stops the task with
+   ``TaskFailedToStart``. ``StopTask`` also sends the process SIGTERM, and SIGKILL after the
+   container's ``stopTimeout`` (30 s by default).
+
+4. **``ecs:runTask`` integration output and failure.** MiniStack returns the camelCase RunTask
+   response whatever the exit code. The patch returns what AWS returns: for ``.sync`` the stopped
+   task as DescribeTasks describes it, in PascalCase (``$.TaskArn``, ``$.Containers[0].ExitCode``),
+   and it fails the state with ``States.TaskFailed`` (Cause: that task as JSON) when a container
+   exited non-zero or the task failed to start; without ``.sync`` the RunTask response in
+   PascalCase. ``.sync`` also sets ``StartedBy: AWS Step Functions`` and waits by polling every
+   50 ms instead of MiniStack's one second.
+
+Besides the patches, ``USERLOG_STOP_WITH_PID`` makes the emulator kill its process group (itself,
+its Lambda workers and its ECS task processes) once that process has gone; tests tie the
+emulator's lifetime to the test binary with it.
+
+Usage: ``python launch.py`` runs the server (configured by MiniStack's environment variables:
+``GATEWAY_PORT``, ``BIND_HOST``, ``MINISTACK_REGION``, ...); ``python launch.py --check`` only
+checks the version and the hooks.
+"""
+
+import importlib
+import importlib.metadata
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REQUIREMENTS_FILE = Path(__file__).with_name("requirements.txt")
+
+# The environment variables that configure this launcher and MiniStack; an ECS task process does
+# not inherit them.
+EMULATOR_SETTINGS = {
+    "BIND_HOST",
+    "GATEWAY_PORT",
+    "EDGE_PORT",
+    "LOG_LEVEL",
+    "SFN_WAIT_SCALE",
+    "PERSIST_STATE",
+    "STATE_DIR",
+    "S3_PERSIST",
+    "S3_DATA_DIR",
+    "SERVICES",
+    "LAMBDA_EXECUTOR",
+    "LAMBDA_WARM_TTL_SECONDS",
+}
+EMULATOR_SETTING_PREFIXES = ("MINISTACK_", "USERLOG_")
+
+# ECS defaults that a container definition may override.
+DEFAULT_STOP_TIMEOUT_SECONDS = 30
+# AWS's limit on the input of one child execution, the default of MaxInputBytesPerBatch.
+DEFAULT_MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
+# How often a `.sync` ECS task and the owner process are looked at.
+TASK_POLL_SECONDS = 0.05
+OWNER_POLL_SECONDS = 0.5
+
+
+class LauncherError(Exception):
+    """The installed MiniStack is not the one this launcher was written for."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Version and hook checks
+# ---------------------------------------------------------------------------------------------
+
+
+def pinned_version(package):
+    """The version `requirements.txt` pins for `package`."""
+    for line in REQUIREMENTS_FILE.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise LauncherError(f"{REQUIREMENTS_FILE} does not pin {package}")
+
+
+class Hook:
+    """One attribute of a MiniStack module that the patches read or replace.
+
+    `parameters` are the leading parameter names a function must take; `keys` are the entries a
+    dict must hold.
+    """
+
+    def __init__(self, module, name, parameters=None, keys=()):
+        self.module = module
+        self.name = name
+        self.parameters = parameters
+        self.keys = keys
+
+    def problem(self):
+        """What is wrong with this hook in the installed MiniStack, or None."""
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as error:
+            return f"module {self.module} cannot be imported ({error})"
+        if not hasattr(module, self.name):
+            return f"{self.module}.{self.name} does not exist"
+        value = getattr(module, self.name)
+        if self.parameters is not None:
+            if not callable(value):
+                return f"{self.module}.{self.name} is not callable"
+            actual = list(inspect.signature(value).parameters)
+            expected = list(self.parameters)
+            if actual[: len(expected)] != expected:
+                return (
+                    f"{self.module}.{self.name} takes ({', '.join(actual)}), "
+                    f"expected ({', '.join(expected)})"
+                )
+        for key in self.keys:
+            if key not in value:
+                return f"{self.module}.{self.name} has no entry {key!r}"
+        return None
+
+
+SFN = "ministack.services.stepfunctions"
+ECS = "ministack.services.ecs"
+S3 = "ministack.services.s3"
+
+HOOKS = [
+    Hook("ministack.app", "main", ()),
+    Hook(SFN, "_run_distributed_map",
+         ("state_def", "raw_input", "effective", "iterator", "execution", "ctx")),
+    Hook(SFN, "_read_map_items", ("reader", "effective", "ctx")),
+    Hook(SFN, "_resolve_path_or_ctx", ("path", "data", "ctx")),
+    Hook(SFN, "_resolve_params_obj", ("template", "data", "ctx")),
+    Hook(SFN, "_state_query_language", ("state_def", "ctx")),
+    Hook(SFN, "_apply_result_selector", ("state_def", "data")),
+    Hook(SFN, "_apply_result_path", ("state_def", "original", "result")),
+    Hook(SFN, "_apply_output_path", ("state_def", "data", "ctx")),
+    Hook(SFN, "_next_or_end", ("state_def",)),
+    Hook(SFN, "_pascal_to_camel", ("d",)),
+    Hook(SFN, "_ExecutionError", ("error", "cause")),
+    Hook(SFN, "_map_runs"),
+    Hook(SFN, "_executions"),
+    Hook(SFN, "_SERVICE_DISPATCH", keys=("arn:aws:states:::ecs:runTask",)),
+    Hook(S3, "_put_object", ("bucket_name", "key", "body", "headers")),
+    Hook(ECS, "_get_docker", ()),
+    Hook(ECS, "_run_task", ("data",)),
+    Hook(ECS, "_stop_task", ("data",)),
+    Hook(ECS, "_describe_tasks", ("data",)),
+    Hook(ECS, "_ACTION_MAP", keys=("RunTask", "StopTask")),
+    Hook(ECS, "_tasks"),
+    Hook(ECS, "_task_defs"),
+    Hook(ECS, "_resolve_td_key", ("ref",)),
+    Hook(ECS, "_resolve_container_secrets", ("cdef",)),
+    Hook(ECS, "_mark_task_stopped", ("task_arn", "task", "reason", "stop_code", "exit_code")),
+    Hook(ECS, "request_scope", ("account_id", "region")),
+    Hook(ECS, "get_account_id", ()),
+    Hook(ECS, "get_region", ()),
+]
+
+
+def check_installation():
+    """Fails, naming every problem, unless the pinned MiniStack with every hook is installed."""
+    expected = pinned_version("ministack")
+    try:
+        installed = importlib.metadata.version("ministack")
+    except importlib.metadata.PackageNotFoundError:
+        raise LauncherError(
+            f"ministack is not installed for {sys.executable}; "
+            f"install ministack=={expected} (`cargo xtask local up` does)"
+        ) from None
+    if installed != expected:
+        raise LauncherError(
+            f"ministack {installed} is installed, but the launcher is written for ministack=={expected} "
+            f"(pinned in {REQUIREMENTS_FILE.name}); `cargo xtask local up` installs the pinned version"
+        )
+    problems = [problem for problem in (hook.problem() for hook in HOOKS) if problem]
+    if problems:
+        raise LauncherError(
+            f"ministack {installed} lacks what the launcher patches (written for ministack=={expected}): "
+            + "; ".join(problems)
+        )
+    return installed
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def to_pascal_case(value):
+    """Recursively capitalises every key, as Step Functions presents ECS responses."""
+    if isinstance(value, dict):
+        return {(key[:1].upper() + key[1:]): to_pascal_case(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_pascal_case(item) for item in value]
+    return value
+
+
+def make_batches(items, batch_input, max_items, max_bytes):
+    """Groups items into `{"Items": [...], "BatchInput": ...}` inputs of at most `max_items` items
+    (None: no limit) and `max_bytes` bytes of JSON each. Returns the batches, or raises ValueError
+    naming an item that alone exceeds `max_bytes`."""
+    envelope = {"Items": []}
+    if batch_input is not None:
+        envelope["BatchInput"] = batch_input
+    base_size = len(json.dumps(envelope))
+    batches, current, size = [], [], base_size
+    for index, item in enumerate(items):
+        encoded = len(json.dumps(item))
+        if base_size + encoded > max_bytes:
+            raise ValueError(f"item {index} alone is larger than MaxInputBytesPerBatch ({max_bytes} bytes)")
+        # Items are separated by a comma inside the array.
+        grown = size + encoded + (1 if current else 0)
+        if current and ((max_items is not None and len(current) >= max_items) or grown > max_bytes):
+            batches.append(current)
+            current, size = [], base_size
+            grown = size + encoded
+        current.append(item)
+        size = grown
+    if current:
+        batches.append(current)
+    result = []
+    for batch in batches:
+        entry = {"Items": batch}
+        if batch_input is not None:
+            entry["BatchInput"] = batch_input
+        result.append(entry)
+    return result
+
+
+def result_location(prefix, map_run_arn):
+    """The key prefix AWS writes a Map Run's results under: `<Prefix>/<map run id>`."""
+    run_id = map_run_arn.rsplit(":", 1)[-1]
+    prefix = (prefix or "").rstrip("/")
+    return f"{prefix}/{run_id}" if prefix else run_id
+
+
+def result_record(child):
+    """One child execution as AWS writes it in a result file."""
+    record = {
+        "ExecutionArn": child["executionArn"],
+        "Input": child.get("input"),
+        "InputDetails": {"Included": True},
+        "Name": child["name"],
+        "StartDate": child.get("startDate"),
+        "StateMachineArn": child["stateMachineArn"],
+        "Status": child["status"],
+        "StopDate": child.get("stopDate"),
+    }
+    if child["status"] == "SUCCEEDED":
+        record["Output"] = child.get("output")
+        record["OutputDetails"] = {"Included": True}
+    else:
+        record["Error"] = child.get("error")
+        record["Cause"] = child.get("cause")
+    return record
+
+
+def items_in(child_input):
+    """How many items a child execution's input (a JSON text) holds: a batch's `Items`, else one."""
+    value = json.loads(child_input) if child_input else None
+    if isinstance(value, dict) and isinstance(value.get("Items"), list):
+        return len(value["Items"])
+    return 1
+
+
+def image_repository(image):
+    """An image reference without its digest or tag: `host:port/repo:tag` -> `host:port/repo`."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def find_image(images, image):
+    """The entry for `image`: exact first, then by repository (any tag or digest)."""
+    if image in images:
+        return images[image]
+    return images.get(image_repository(image))
+
+
+def exit_code_of(returncode):
+    """An ECS exit code from a Popen return code (a signal N becomes 128 + N, as Docker reports)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def task_failed(task):
+    """Whether a stopped task fails a `.sync` state: it did not start, or a container exited non-zero."""
+    if task.get("stopCode") == "TaskFailedToStart":
+        return True
+    return any(container.get("exitCode") not in (None, 0) for container in task.get("containers", []))
+
+
+def task_environment(base, image_environment, container_environment, secrets, override_environment, region):
+    """The environment of a local ECS task process, later sources winning."""
+    environment = {
+        name: value
+        for name, value in base.items()
+        if name not in EMULATOR_SETTINGS and not name.startswith(EMULATOR_SETTING_PREFIXES)
+    }
+    environment.update(image_environment)
+    environment.update({entry["name"]: entry["value"] for entry in container_environment})
+    environment.update(secrets)
+    environment.update({entry["name"]: entry["value"] for entry in override_environment})
+    environment["AWS_REGION"] = region
+    environment["AWS_DEFAULT_REGION"] = region
+    return environment
+
+
+# ---------------------------------------------------------------------------------------------
+# Patches 1 and 2: ItemBatcher and ResultWriter
+# ---------------------------------------------------------------------------------------------
+
+
+class DistributedMapPatch:
+    """Wraps `stepfunctions._run_distributed_map` (see the module docstring, patches 1 and 2)."""
+
+    def __init__(self, sfn, s3):
+        self.sfn = sfn
+        self.s3 = s3
+        self.original = sfn._run_distributed_map
+
+    def install(self):
+        self.sfn._run_distributed_map = self.run
+
+    def run(self, state_def, raw_input, effective, iterator, execution, ctx):
+        batcher = state_def.get("ItemBatcher")
+        writer = state_def.get("ResultWriter")
+        if not batcher and not writer:
+            return self.original(state_def, raw_input, effective, iterator, execution, ctx)
+        inner = dict(state_def)
+        items_input = effective
+        if batcher:
+            items_input = self.batches(state_def, effective, ctx)
+            for key in ("ItemReader", "ItemSelector", "Parameters", "ItemBatcher"):
+                inner.pop(key, None)
+            inner["ItemsPath"] = "$"
+        if writer:
+            if "WriterConfig" in writer:
+                raise self.sfn._ExecutionError(
+                    "States.Runtime", "ResultWriter.WriterConfig is not supported by the local emulator's launcher")
+            for key in ("ResultWriter", "ResultSelector", "OutputPath"):
+                inner.pop(key, None)
+            inner["ResultPath"] = "$"
+
+        runs_before = set(self.sfn._map_runs.keys())
+        failure = None
+        try:
+            output, next_state = self.original(inner, raw_input, items_input, iterator, execution, ctx)
+        except self.sfn._ExecutionError as error:
+            failure = error
+        run = self.new_run(runs_before, execution)
+        children = self.children(run) if run else []
+        if batcher and run:
+            self.count_items(run, children)
+        summary = self.write_results(writer, run, children, effective, ctx) if writer and run else None
+        if failure is not None:
+            raise failure
+        if not writer:
+            return output, next_state
+        result = self.sfn._apply_result_selector(state_def, summary)
+        output = self.sfn._apply_result_path(state_def, raw_input, result)
+        output = self.sfn._apply_output_path(state_def, output, ctx)
+        return output, self.sfn._next_or_end(state_def)
+
+    def batches(self, state_def, effective, ctx):
+        sfn = self.sfn
+        if sfn._state_query_language(state_def, ctx) == "JSONata":
+            raise sfn._ExecutionError(
+                "States.Runtime", "ItemBatcher in a JSONata state is not supported by the local emulator's launcher")
+        if state_def.get("ItemReader"):
+            items = sfn._read_map_items(state_def["ItemReader"], effective, ctx)
+        else:
+            items = sfn._resolve_path_or_ctx(state_def.get("ItemsPath", "$"), effective, ctx)
+        if not isinstance(items, list):
+            items = [items]
+        selector = state_def.get("ItemSelector") or state_def.get("Parameters")
+        if selector:
+            selected = []
+            for index, item in enumerate(items):
+                item_ctx = dict(ctx)
+                item_ctx["Map"] = {"Item": {"Index": index, "Value": item}}
+                selected.append(sfn._resolve_params_obj(selector, effective, item_ctx))
+            items = selected
+        batcher = state_def["ItemBatcher"]
+        max_items = batcher.get("MaxItemsPerBatch")
+        if "MaxItemsPerBatchPath" in batcher:
+            max_items = sfn._resolve_path_or_ctx(batcher["MaxItemsPerBatchPath"], effective, ctx)
+        max_bytes = batcher.get("MaxInputBytesPerBatch")
+        if "MaxInputBytesPerBatchPath" in batcher:
+            max_bytes = sfn._resolve_path_or_ctx(batcher["MaxInputBytesPerBatchPath"], effective, ctx)
+        batch_input = None
+        if "BatchInput" in batcher:
+            batch_input = sfn._resolve_params_obj(batcher["BatchInput"], effective, ctx)
+        try:
+            return make_batches(
+                items,
+                batch_input,
+                int(max_items) if max_items else None,
+                int(max_bytes) if max_bytes else DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
+            )
+        except ValueError as error:
+            raise sfn._ExecutionError("States.Runtime", str(error)) from None
+
+    def new_run(self, runs_before, execution):
+        """The Map Run the wrapped call created (a state may run several times in one execution)."""
+        runs = [
+            run for arn, run in list(self.sfn._map_runs.items())
+            if arn not in runs_before and run.get("executionArn") == execution["executionArn"]
+        ]
+        return runs[-1] if runs else None
+
+    def children(self, run):
+        return [child for child in list(self.sfn._executions.values())
+                if child.get("mapRunArn") == run["mapRunArn"]]
+
+    @staticmethod
+    def count_items(run, children):
+        """Counts items, not batches, in the Map Run's itemCounts."""
+        counts = dict.fromkeys(("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total"), 0)
+        for child in children:
+            size = items_in(child["input"])
+            counts["total"] += size
+            outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
+                       "ABORTED": "aborted", "RUNNING": "running"}.get(child["status"], "pending")
+            counts[outcome] += size
+        run["itemCounts"].update(counts)
+
+    def write_results(self, writer, run, children, effective, ctx):
+        sfn = self.sfn
+        parameters = sfn._resolve_params_obj(writer.get("Parameters") or writer.get("Arguments") or {}, effective, ctx)
+        bucket = parameters.get("Bucket")
+        if not bucket:
+            raise sfn._ExecutionError("States.ResultWriterFailed", "ResultWriter.Parameters has no Bucket")
+        base = result_location(parameters.get("Prefix"), run["mapRunArn"])
+        files = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+        written = 0
+        for status in ("SUCCEEDED", "FAILED"):
+            records = [result_record(child) for child in children if child["status"] == status]
+            if not records:
+                continue
+            key = f"{base}/{status}_0.json"
+            body = json.dumps(records).encode("utf-8")
+            self.put(bucket, key, body)
+            files[status].append({"Key": key, "Size": len(body)})
+            written += sum(items_in(record["Input"]) for record in records)
+        manifest_key = f"{base}/manifest.json"
+        manifest = {"DestinationBucket": bucket, "MapRunArn": run["mapRunArn"], "ResultFiles": files}
+        self.put(bucket, manifest_key, json.dumps(manifest).encode("utf-8"))
+        run["itemCounts"]["resultsWritten"] = written
+        return {"MapRunArn": run["mapRunArn"], "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
+
+    def put(self, bucket, key, body):
+        status, _headers, response = self.s3._put_object(bucket, key, body, {"content-type": "application/json"})
+        if status >= 400:
+            detail = response.decode("utf-8", "replace") if isinstance(response, bytes) else str(response)
+            raise self.sfn._ExecutionError(
+                "States.ResultWriterFailed", f"could not write s3://{bucket}/{key}: {detail}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Patches 3 and 4: ECS tasks as local processes, and the runTask integration
+# ---------------------------------------------------------------------------------------------
+
+
+class LocalTaskRunner:
+    """Runs ECS tasks as local processes (see the module docstring, patch 3)."""
+
+    def __init__(self, ecs, images_file, log_dir):
+        self.ecs = ecs
+        self.images_file = Path(images_file) if images_file else None
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.original_run_task = ecs._run_task
+        self.original_stop_task = ecs._stop_task
+        self.processes = {}
+        self.lock = threading.Lock()
+
+    def install(self):
+        self.ecs._get_docker = lambda: None
+        self.ecs._run_task = self.run_task
+        self.ecs._ACTION_MAP["RunTask"] = self.run_task
+        self.ecs._stop_task = self.stop_task
+        self.ecs._ACTION_MAP["StopTask"] = self.stop_task
+
+    def images(self):
+        """The image -> program entries, read at every RunTask so that new entries need no restart."""
+        if self.images_file is None or not self.images_file.is_file():
+            return {}
+        return json.loads(self.images_file.read_text(encoding="utf-8")).get("images", {})
+
+    def run_task(self, data):
+        response = self.original_run_task(data)
+        status, _headers, body = response
+        if status >= 400 or not body:
+            return response
+        scope = (self.ecs.get_account_id(), self.ecs.get_region())
+        for task in json.loads(body).get("tasks", []):
+            self.start(task["taskArn"], data, scope)
+        return response
+
+    def start(self, task_arn, data, scope):
+        ecs = self.ecs
+        task = ecs._tasks[task_arn]
+        definition = ecs._task_defs[ecs._resolve_td_key(data.get("taskDefinition", ""))]
+        essentials = [c for c in definition.get("containerDefinitions", []) if c.get("essential", True)]
+        if len(essentials) != 1:
+            return self.fail_to_start(task, "the local emulator runs tasks with exactly one essential container")
+        container = essentials[0]
+        if container.get("entryPoint"):
+            return self.fail_to_start(task, "the local emulator does not run containers with an entryPoint")
+        try:
+            image = find_image(self.images(), container.get("image", ""))
+        except (OSError, ValueError) as error:
+            return self.fail_to_start(task, f"CannotPullContainerError: cannot read {self.images_file}: {error}")
+        if image is None:
+            return self.fail_to_start(
+                task,
+                f"CannotPullContainerError: the image {container.get('image')!r} has no local program in "
+                f"{self.images_file}; the deploy tooling registers one (userlog_local::ministack::register_ecs_image)",
+            )
+        overrides = [o for o in (data.get("overrides") or {}).get("containerOverrides", [])
+                     if o.get("name") == container["name"]]
+        override = overrides[0] if overrides else {}
+        try:
+            secrets = ecs._resolve_container_secrets(container)
+        except Exception as error:  # MiniStack raises its own error type for an unresolvable secret.
+            return self.fail_to_start(task, f"ResourceInitializationError: {error}")
+        argv = [image["program"], *(override.get("command") or container.get("command") or [])]
+        environment = task_environment(
+            dict(os.environ),
+            image.get("environment", {}),
+            container.get("environment", []),
+            secrets,
+            override.get("environment", []),
+            scope[1],
+        )
+        task_id = task_arn.rsplit("/", 1)[-1]
+        log_path = (self.log_dir or Path.cwd()) / f"{task_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")
+        log.write(f"# task {task_arn}\n# image {container.get('image')}\n# argv {json.dumps(argv)}\n".encode())
+        log.flush()
+        try:
+            process = subprocess.Popen(
+                argv, env=environment, cwd=log_path.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            log.close()
+            return self.fail_to_start(task, f"CannotStartContainerError: {argv[0]}: {error}")
+        stop_timeout = int(container.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_SECONDS)
+        with self.lock:
+            self.processes[task_arn] = (process, stop_timeout)
+        threading.Thread(
+            target=self.wait, args=(task_arn, task, process, log, scope), daemon=True,
+            name=f"local-ecs-task-{task_id[:8]}").start()
+
+    def wait(self, task_arn, task, process, log, scope):
+        exit_code = exit_code_of(process.wait())
+        log.write(f"# exited with code {exit_code}\n".encode())
+        log.close()
+        with self.lock:
+            self.processes.pop(task_arn, None)
+        with self.ecs.request_scope(*scope):
+            self.ecs._mark_task_stopped(
+                task_arn, task, "Essential container in task exited", "EssentialContainerExited", exit_code=exit_code)
+
+    def fail_to_start(self, task, reason):
+        self.ecs._mark_task_stopped(task["taskArn"], task, reason, "TaskFailedToStart", exit_code=None)
+
+    def stop_task(self, data):
+        response = self.original_stop_task(data)
+        status, _headers, body = response
+        if status < 400 and body:
+            task_arn = json.loads(body).get("task", {}).get("taskArn")
+            with self.lock:
+                entry = self.processes.get(task_arn)
+            if entry:
+                process, stop_timeout = entry
+                process.terminate()
+                timer = threading.Timer(stop_timeout, lambda: process.poll() is None and process.kill())
+                timer.daemon = True
+                timer.start()
+        return response
+
+
+class RunTaskIntegration:
+    """`arn:aws:states:::ecs:runTask[.sync]` as AWS behaves (see the module docstring, patch 4)."""
+
+    def __init__(self, sfn, ecs):
+        self.sfn = sfn
+        self.ecs = ecs
+
+    def install(self):
+        self.sfn._SERVICE_DISPATCH["arn:aws:states:::ecs:runTask"] = self.invoke
+
+    def invoke(self, resource, parameters):
+        sfn = self.sfn
+        request = sfn._pascal_to_camel(parameters)
+        sync = resource.rstrip("/").endswith(".sync")
+        if sync:
+            request.setdefault("startedBy", "AWS Step Functions")
+        status, _headers, body = self.ecs._run_task(request)
+        response = json.loads(body) if body else {}
+        if status >= 400:
+            error = str(response.get("__type", "AmazonECSException")).rsplit("#", 1)[-1]
+            raise sfn._ExecutionError(f"ECS.{error}", response.get("message", json.dumps(response)))
+        if not sync:
+            return to_pascal_case(response)
+        if response.get("failures") or not response.get("tasks"):
+            raise sfn._ExecutionError("ECS.Unknown", json.dumps(to_pascal_case(response)))
+        task = self.wait_until_stopped(request.get("cluster", "default"), response["tasks"][0]["taskArn"])
+        output = to_pascal_case(task)
+        if task_failed(task):
+            raise sfn._ExecutionError("States.TaskFailed", json.dumps(output))
+        return output
+
+    def wait_until_stopped(self, cluster, task_arn):
+        while True:
+            _status, _headers, body = self.ecs._describe_tasks({"cluster": cluster, "tasks": [task_arn]})
+            tasks = json.loads(body).get("tasks", []) if body else []
+            if tasks and tasks[0].get("lastStatus") == "STOPPED":
+                return tasks[0]
+            time.sleep(TASK_POLL_SECONDS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up
+# ---------------------------------------------------------------------------------------------
+
+
+def stop_with(owner_pid):
+    """Kills this process group (the emulator and everything it started) once `owner_pid` is gone."""
+
+    def watch():
+        while True:
+            time.sleep(OWNER_POLL_SECONDS)
+            try:
+                os.kill(owner_pid, 0)
+            except ProcessLookupError:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="stop-with-owner").start()
+
+
+def install_patches():
+    sfn = importlib.import_module(SFN)
+    ecs = importlib.import_module(ECS)
+    s3 = importlib.import_module(S3)
+    DistributedMapPatch(sfn, s3).install()
+    LocalTaskRunner(ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS")).install()
+    RunTaskIntegration(sfn, ecs).install()
+
+
+def main(argv):
+    try:
+        version = check_installation()
+    except LauncherError as error:
+        print(f"launch.py: {error}", file=sys.stderr)
+        return 2
+    if argv[1:] == ["--check"]:
+        print(f"ministack {version}: all {len(HOOKS)} hooks present")
+        return 0
+    if argv[1:]:
+        print(f"launch.py: unknown arguments {argv[1:]}; usage: launch.py [--check]", file=sys.stderr)
+        return 2
+    install_patches()
+    owner = os.environ.get("USERLOG_STOP_WITH_PID")
+    if owner:
+        stop_with(int(owner))
+    print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes)",
+          flush=True)
+    # MiniStack's main() parses sys.argv itself.
+    sys.argv = argv[:1]
+    importlib.import_module("ministack.app").main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

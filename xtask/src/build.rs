@@ -1,0 +1,158 @@
+//! `cargo xtask build`: builds every function for Lambda (`provided.al2023`) and packages each as a reproducible zip.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use userlog_build::artifact::{self, PreparedArtifact};
+use userlog_build::manifest::{Manifest, human_bytes};
+use userlog_build::package::SHORT_HASH_LEN;
+use userlog_build::workspace::{self, Workspace};
+use userlog_build::{AL2023_GLIBC, BuildError, FunctionArtifact};
+
+use crate::cli::BuildArgs;
+
+/// What `cargo xtask build` did.
+pub(crate) struct BuildReport {
+    /// The zips written, as in `manifest.json`.
+    pub(crate) manifest: Manifest,
+    /// Where the zips and the manifest are.
+    pub(crate) out_dir: std::path::PathBuf,
+    /// The functions that did not compile.
+    pub(crate) not_compiled: Vec<String>,
+    /// The functions that compiled but cannot run on the Lambda runtime, with the reason.
+    pub(crate) rejected: Vec<(String, BuildError)>,
+}
+
+impl BuildReport {
+    pub(crate) fn is_success(&self) -> bool {
+        self.not_compiled.is_empty() && self.rejected.is_empty()
+    }
+}
+
+pub(crate) fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let report = build(args)?;
+    if args.json {
+        print!("{}", report.manifest.to_json());
+    } else {
+        print!("{}", report.manifest.to_table());
+        println!(
+            "{} zips and {} in {}",
+            report.manifest.functions.len(),
+            userlog_build::manifest::MANIFEST_NAME,
+            report.out_dir.display()
+        );
+    }
+    if report.is_success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !report.not_compiled.is_empty() {
+        eprintln!(
+            "error: {} did not compile (cargo's messages above say why); build one at a time with `cargo xtask build --function NAME`",
+            report.not_compiled.join(", ")
+        );
+    }
+    for (function, err) in &report.rejected {
+        eprintln!("error: {function} was not packaged: {err}");
+        if matches!(err, BuildError::GlibcTooNew { .. }) {
+            eprintln!(
+                "  the executable was linked against this machine's newer glibc; find the crate that calls the symbol \
+                 (`cargo tree -p {function} -i <crate>`) and avoid it, or link against glibc {AL2023_GLIBC} \
+                 (`cargo zigbuild --release --target x86_64-unknown-linux-gnu.{AL2023_GLIBC}`)"
+            );
+        }
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// Builds the selected functions with one cargo run, then checks, zips and describes each one.
+pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let manifest_path = crate::workspace_root().join("Cargo.toml");
+    let workspace =
+        Workspace::load(&cargo, &manifest_path).context("cannot list the workspace's functions")?;
+    let functions = workspace.select(&args.functions)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace.default_out_dir());
+    let names: Vec<&str> = functions
+        .iter()
+        .map(|function| function.name.as_str())
+        .collect();
+    if !args.json {
+        eprintln!(
+            "building {} for Lambda provided.al2023 (x86_64, glibc {AL2023_GLIBC}): {}",
+            plural(names.len()),
+            names.join(", ")
+        );
+    }
+
+    let outcome = workspace::build(&cargo, &manifest_path, &functions)
+        .context("cannot build the functions")?;
+    let mut artifacts = Vec::new();
+    let mut rejected = Vec::new();
+    for function in &functions {
+        let Some(executable) = outcome.executables.get(&function.name) else {
+            continue;
+        };
+        match package(&function.name, executable, &out_dir) {
+            Ok(prepared) => {
+                if !args.json {
+                    eprintln!("{}", describe(&prepared.artifact));
+                }
+                artifacts.push(prepared.artifact);
+            }
+            Err(
+                err @ (BuildError::GlibcTooNew { .. } | BuildError::NotElf | BuildError::Elf(_)),
+            ) => {
+                rejected.push((function.name.clone(), err));
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot package {}", function.name));
+            }
+        }
+    }
+    let manifest = Manifest::new(artifacts);
+    artifact::write_manifest(&out_dir, &manifest).context("cannot write the build manifest")?;
+    Ok(BuildReport {
+        manifest,
+        out_dir,
+        not_compiled: outcome.failed,
+        rejected,
+    })
+}
+
+/// Checks and zips one function's executable and writes the zip into `out_dir`.
+fn package(
+    function: &str,
+    executable: &Path,
+    out_dir: &Path,
+) -> Result<PreparedArtifact, BuildError> {
+    let prepared = artifact::prepare_file(function, executable, AL2023_GLIBC)?;
+    artifact::write(out_dir, &prepared)?;
+    Ok(prepared)
+}
+
+/// One progress line for a packaged function.
+fn describe(artifact: &FunctionArtifact) -> String {
+    let glibc = artifact
+        .max_glibc
+        .map_or_else(|| "none".to_owned(), |version| version.to_string());
+    format!(
+        "packaged {}: {} zip from {} binary, needs glibc {glibc}, sha256 {}",
+        artifact.name,
+        human_bytes(artifact.bytes),
+        human_bytes(artifact.binary_bytes),
+        &artifact.sha256[..SHORT_HASH_LEN.min(artifact.sha256.len())]
+    )
+}
+
+fn plural(count: usize) -> String {
+    if count == 1 {
+        "1 function".to_owned()
+    } else {
+        format!("{count} functions")
+    }
+}
