@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(requests[1].header("if-match"), Some("\"0123abcd\""));
     }
 
-    fn s3_client(fake: &FakeAws) -> aws_sdk_s3::Client {
+    fn s3_client(fake: &FakeAws) -> Client {
         let settings = crate::config::AwsSettings {
             endpoint_url: Some(fake.url()),
             s3_endpoint_url: None,

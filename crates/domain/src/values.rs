@@ -101,10 +101,11 @@ impl Count {
         if digits.is_empty() {
             return Err(BadCount::Empty);
         }
-        if let Some(rest) = digits.strip_prefix('-') {
-            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(BadCount::Negative(text.to_owned()));
-            }
+        if let Some(rest) = digits.strip_prefix('-')
+            && !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(BadCount::Negative(text.to_owned()));
         }
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(BadCount::NotANumber(text.to_owned()));
