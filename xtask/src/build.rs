@@ -38,8 +38,8 @@ pub(crate) fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.manifest.to_table());
         println!(
-            "{} zips and {} in {}",
-            report.manifest.functions.len(),
+            "{} and {} in {}",
+            plural(report.manifest.functions.len(), "zip"),
             userlog_build::manifest::MANIFEST_NAME,
             report.out_dir.display()
         );
@@ -84,13 +84,20 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
     if !args.json {
         eprintln!(
             "building {} for Lambda provided.al2023 (x86_64, glibc {AL2023_GLIBC}): {}",
-            plural(names.len()),
+            plural(names.len(), "function"),
             names.join(", ")
         );
     }
 
     let outcome = workspace::build(&cargo, &manifest_path, &functions)
         .context("cannot build the functions")?;
+    if !outcome.status.success() && outcome.failed.is_empty() {
+        anyhow::bail!(
+            "`{}` failed ({}) although every function compiled; see cargo's messages above",
+            outcome.command,
+            outcome.status
+        );
+    }
     let mut artifacts = Vec::new();
     let mut rejected = Vec::new();
     for function in &functions {
@@ -149,10 +156,11 @@ fn describe(artifact: &FunctionArtifact) -> String {
     )
 }
 
-fn plural(count: usize) -> String {
+/// `1 zip`, `4 zips`.
+fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
-        "1 function".to_owned()
+        format!("1 {noun}")
     } else {
-        format!("{count} functions")
+        format!("{count} {noun}s")
     }
 }

@@ -19,7 +19,7 @@ pub(crate) enum Command {
     Import(ImportArgs),
     /// Run the SQL migrations against a database, optionally into a schema of its own.
     Migrate(MigrateArgs),
-    /// Local stand-ins for this checkout: a throwaway PostgreSQL cluster.
+    /// Local stand-ins for this checkout: a throwaway PostgreSQL cluster and an AWS emulator.
     Local(LocalArgs),
     /// Start everything locally, import the samples and show what happened.
     Demo(DemoArgs),

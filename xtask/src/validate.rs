@@ -8,6 +8,7 @@ use anyhow::Context;
 use userlog_infra::tools::{self, CFN_LINT_REQUIREMENT};
 use userlog_infra::validate::{Finding, Level, cfn_lint_findings, validate, validate_code};
 use userlog_infra::{EnvironmentName, output, render_environment};
+use userlog_local::python_tool::{PythonTool, Requirement};
 
 use crate::cli::ValidateArgs;
 use crate::render::{load_templates, repo_root};
@@ -74,17 +75,13 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let cfn_lint = if args.no_cfn_lint {
         None
     } else {
-        let venv = cfn_lint_venv();
-        if !tools::python_tool_installed(&venv, CFN_LINT_REQUIREMENT, "cfn-lint") {
-            eprintln!(
-                "installing {CFN_LINT_REQUIREMENT} into {} (first use)...",
-                venv.strip_prefix(&root).unwrap_or(&venv).display()
-            );
-        }
-        Some(
-            tools::ensure_python_tool(&venv, CFN_LINT_REQUIREMENT, "cfn-lint")
-                .context("could not install cfn-lint")?,
-        )
+        let tool = PythonTool::new(
+            cfn_lint_venv(),
+            vec![Requirement::parse(CFN_LINT_REQUIREMENT).context("the cfn-lint pin is invalid")?],
+        );
+        tool.ensure(&mut |step| eprintln!("{step}"))
+            .context("could not install cfn-lint")?;
+        Some(tool.program("cfn-lint"))
     };
     let mut all: Vec<Finding> = Vec::new();
     let mut code_checked = false;

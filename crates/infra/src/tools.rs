@@ -1,5 +1,5 @@
-//! Python tools the project runs (cfn-lint, the local AWS emulator): each is installed, pinned, into
-//! a virtualenv of its own under `.local/` on first use, and run from there.
+//! cfn-lint, the Python tool the static checks run: its pin, and reading its findings. Installing it
+//! into its virtualenv is `userlog_local::python_tool`'s job, shared with the local AWS emulator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,98 +12,12 @@ pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.51.0";
 /// Installing or running a tool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    /// There is no `python3` to create the virtualenv with.
-    #[error(
-        "python3 is not installed; install Python 3 with its venv module (for example `apt-get install python3 python3-venv`) and run this again"
-    )]
-    PythonMissing,
     /// A command failed.
     #[error("`{command}` failed: {detail}")]
     CommandFailed { command: String, detail: String },
     /// The tool's output was not what it should be.
     #[error("could not read the output of {tool}: {detail}")]
     BadOutput { tool: String, detail: String },
-    /// A file could not be written.
-    #[error("could not write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn marker(venv_dir: &Path) -> PathBuf {
-    venv_dir.join(".requirement")
-}
-
-fn binary_path(venv_dir: &Path, binary: &str) -> PathBuf {
-    venv_dir.join("bin").join(binary)
-}
-
-/// Whether `requirement` is installed in `venv_dir` and `binary` is there.
-pub fn python_tool_installed(venv_dir: &Path, requirement: &str, binary: &str) -> bool {
-    binary_path(venv_dir, binary).is_file()
-        && std::fs::read_to_string(marker(venv_dir))
-            .is_ok_and(|installed| installed.trim() == requirement)
-}
-
-fn run(command: &mut Command) -> Result<std::process::Output, ToolError> {
-    let shown = format!("{command:?}").replace('"', "");
-    let output = command.output().map_err(|err| {
-        if err.kind() == std::io::ErrorKind::NotFound && shown.starts_with("python3") {
-            ToolError::PythonMissing
-        } else {
-            ToolError::CommandFailed {
-                command: shown.clone(),
-                detail: err.to_string(),
-            }
-        }
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        let detail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-        return Err(ToolError::CommandFailed {
-            command: shown,
-            detail: format!("{}\n{detail}", output.status),
-        });
-    }
-    Ok(output)
-}
-
-/// Makes sure `requirement` (`name==version`) is installed in the virtualenv `venv_dir`, creating
-/// the virtualenv with `python3 -m venv` if needed, and returns the path of its `binary`.
-pub fn ensure_python_tool(
-    venv_dir: &Path,
-    requirement: &str,
-    binary: &str,
-) -> Result<PathBuf, ToolError> {
-    let bin = binary_path(venv_dir, binary);
-    if python_tool_installed(venv_dir, requirement, binary) {
-        return Ok(bin);
-    }
-    let python = venv_dir.join("bin").join("python");
-    if !python.is_file() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(venv_dir))?;
-    }
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        requirement,
-    ]))?;
-    if !bin.is_file() {
-        return Err(ToolError::CommandFailed {
-            command: format!("pip install {requirement}"),
-            detail: format!("it installed no `{binary}`"),
-        });
-    }
-    std::fs::write(marker(venv_dir), requirement).map_err(|source| ToolError::Io {
-        path: marker(venv_dir),
-        source,
-    })?;
-    Ok(bin)
 }
 
 /// One finding of cfn-lint.
