@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use sqlx::Executor as _;
-use userlog_local::postgres::binaries::PgBinaries;
 use userlog_local::LocalStack;
+use userlog_local::postgres::binaries::PgBinaries;
 
 use crate::cli::{Bench, BenchArgs};
 
@@ -41,7 +41,10 @@ fn bench_import(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     }
     let stack = LocalStack::discover()?;
     let report = stack.postgres.up(&mut |step| eprintln!("bench: {step}"))?;
-    let admin_url = report.status.url.context("the local PostgreSQL cluster did not report its URL")?;
+    let admin_url = report
+        .status
+        .url
+        .context("the local PostgreSQL cluster did not report its URL")?;
     let psql = PgBinaries::discover()?.program("psql");
     let work = stack.dir().path().join("bench");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -57,9 +60,10 @@ fn bench_import(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     let anchor = runtime.block_on(fresh_database(&admin_url, "bench_anchor", rows))?;
 
     let mut results = Vec::new();
-    for (scenario, file, as_of) in
-        [("load", &first, "2026-01-01T00:00:00Z"), ("update", &second, "2026-01-02T00:00:00Z")]
-    {
+    for (scenario, file, as_of) in [
+        ("load", &first, "2026-01-01T00:00:00Z"),
+        ("update", &second, "2026-01-02T00:00:00Z"),
+    ] {
         eprintln!("bench: {scenario}: import");
         let (import_time, peak_rss) = time_import(&ours, file, as_of, &work)?;
         eprintln!("bench: {scenario}: anchor (psql \\copy + merge)");
@@ -76,7 +80,11 @@ fn bench_import(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let mut admin = sqlx::PgConnection::connect_with_url(&admin_url).await?;
         for name in ["bench_import", "bench_anchor"] {
-            admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await?;
         }
         anyhow::Ok(())
     })?;
@@ -86,7 +94,10 @@ fn bench_import(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        println!("{:<8} {:>10} {:>12} {:>12} {:>7} {:>14}", "scenario", "rows", "import (s)", "anchor (s)", "ratio", "peak RSS (MB)");
+        println!(
+            "{:<8} {:>10} {:>12} {:>12} {:>7} {:>14}",
+            "scenario", "rows", "import (s)", "anchor (s)", "ratio", "peak RSS (MB)"
+        );
         for m in &results {
             println!(
                 "{:<8} {:>10} {:>12.2} {:>12.2} {:>7.2} {:>14.1}",
@@ -109,17 +120,25 @@ trait ConnectWithUrl: Sized {
 impl ConnectWithUrl for sqlx::PgConnection {
     async fn connect_with_url(url: &str) -> anyhow::Result<Self> {
         use sqlx::Connection as _;
-        sqlx::PgConnection::connect(url).await.with_context(|| "cannot connect to the local cluster".to_owned())
+        sqlx::PgConnection::connect(url)
+            .await
+            .with_context(|| "cannot connect to the local cluster".to_owned())
     }
 }
 
 /// `U0000000` .. with counts that differ between `generation`s.
 fn write_file(path: &Path, rows: u64, generation: u64) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     writeln!(out, "user_id,login_count,post_count")?;
     for i in 0..rows {
-        writeln!(out, "U{i:07},{},{}", (i * 7 + generation * 13) % 100_000, (i * 3 + generation) % 10_000)?;
+        writeln!(
+            out,
+            "U{i:07},{},{}",
+            (i * 7 + generation * 13) % 100_000,
+            (i * 3 + generation) % 10_000
+        )?;
     }
     out.flush()?;
     Ok(())
@@ -128,8 +147,14 @@ fn write_file(path: &Path, rows: u64, generation: u64) -> anyhow::Result<()> {
 /// A new migrated database named `name` with `rows` users.
 async fn fresh_database(admin_url: &str, name: &str, rows: u64) -> anyhow::Result<String> {
     let mut admin = sqlx::PgConnection::connect_with_url(admin_url).await?;
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
     let url = replace_database(admin_url, name);
     userlog_db::migrate::run(url.as_str(), None).await?;
     let pool = userlog_db::migrate::connect_pool(&url, None, 1).await?;
@@ -153,12 +178,25 @@ fn replace_database(url: &str, name: &str) -> String {
 }
 
 /// Runs `xtask import` as its own process, as a user would, and reads its peak memory.
-fn time_import(url: &str, file: &Path, as_of: &str, work: &Path) -> anyhow::Result<(Duration, u64)> {
+fn time_import(
+    url: &str,
+    file: &Path,
+    as_of: &str,
+    work: &Path,
+) -> anyhow::Result<(Duration, u64)> {
     let rss_file = work.join("peak-rss");
     let _ = std::fs::remove_file(&rss_file);
     let started = Instant::now();
     let output = Command::new(std::env::current_exe()?)
-        .args(["import", &file.display().to_string(), "--database-url", url, "--as-of", as_of, "--json"])
+        .args([
+            "import",
+            &file.display().to_string(),
+            "--database-url",
+            url,
+            "--as-of",
+            as_of,
+            "--json",
+        ])
         .env(PEAK_RSS_FILE_ENV, &rss_file)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -166,9 +204,15 @@ fn time_import(url: &str, file: &Path, as_of: &str, work: &Path) -> anyhow::Resu
         .context("cannot run the import")?;
     let elapsed = started.elapsed();
     if !output.status.success() {
-        bail!("the import failed: {}", String::from_utf8_lossy(&output.stdout));
+        bail!(
+            "the import failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
     }
-    let peak = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let peak = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     Ok((elapsed, peak))
 }
 
@@ -195,20 +239,29 @@ fn time_anchor(psql: &PathBuf, url: &str, file: &Path, as_of: &str) -> anyhow::R
         .stderr(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
-            child.stdin.take().map(|mut stdin| stdin.write_all(script.as_bytes())).transpose()?;
+            child
+                .stdin
+                .take()
+                .map(|mut stdin| stdin.write_all(script.as_bytes()))
+                .transpose()?;
             child.wait_with_output()
         })
         .context("cannot run psql")?;
     let elapsed = started.elapsed();
     if !output.status.success() {
-        bail!("the anchor failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "the anchor failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(elapsed)
 }
 
 /// Writes this process's peak resident memory (VmHWM) where the benchmark asked for it.
 pub(crate) fn record_peak_rss() {
-    let Some(path) = std::env::var_os(PEAK_RSS_FILE_ENV) else { return };
+    let Some(path) = std::env::var_os(PEAK_RSS_FILE_ENV) else {
+        return;
+    };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: u64 = status
         .lines()

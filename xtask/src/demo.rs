@@ -61,14 +61,21 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             eprintln!("  {line}");
         }
     })?;
-    let url = report.status.url.context("the local cluster did not report its URL")?;
+    let url = report
+        .status
+        .url
+        .context("the local cluster did not report its URL")?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
         step(args, "applying migrations");
         let migrated = userlog_db::migrate::run(url.as_str(), None).await?;
         if !args.json {
-            eprintln!("  {} applied now, {} already there", migrated.applied.len(), migrated.already_applied);
+            eprintln!(
+                "  {} applied now, {} already there",
+                migrated.applied.len(),
+                migrated.already_applied
+            );
         }
         let pool = crate::connect(&url, None).await?;
         step(args, "seeding sample users from samples/users.csv");
@@ -78,10 +85,20 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
         let mut imports = Vec::new();
         for (name, as_of, what) in SAMPLES {
-            step(args, &format!("importing samples/{name} as of {as_of}: {what}"));
+            step(
+                args,
+                &format!("importing samples/{name} as of {as_of}: {what}"),
+            );
             let as_of = chrono::DateTime::parse_from_rfc3339(as_of)?.with_timezone(&chrono::Utc);
             let file = samples.join(name);
-            let summary = import_file(&pool, &file, Some(as_of), &BulkOptions::default(), args.json).await?;
+            let summary = import_file(
+                &pool,
+                &file,
+                Some(as_of),
+                &BulkOptions::default(),
+                args.json,
+            )
+            .await?;
             if !args.json {
                 print_summary(&summary);
             }
@@ -93,14 +110,24 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .fetch_all(&pool)
         .await?;
-        anyhow::Ok(DemoReport { database_url: url.clone(), imports, statistics })
+        anyhow::Ok(DemoReport {
+            database_url: url.clone(),
+            imports,
+            statistics,
+        })
     })?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!();
-        println!("{:<8} {} {:>8} {:>6}  as of", "user", pad("name", 14), "logins", "posts");
+        println!(
+            "{:<8} {} {:>8} {:>6}  as of",
+            "user",
+            pad("name", 14),
+            "logins",
+            "posts"
+        );
         for row in &report.statistics {
             println!(
                 "{:<8} {} {:>8} {:>6}  {}",
@@ -112,8 +139,12 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             );
         }
         println!();
-        println!("The database stays up for you to look around: eval \"$(cargo xtask local env)\" && psql \"$DATABASE_URL\"");
-        println!("Run the demo again: every file is then reported as already imported, and nothing changes.");
+        println!(
+            "The database stays up for you to look around: eval \"$(cargo xtask local env)\" && psql \"$DATABASE_URL\""
+        );
+        println!(
+            "Run the demo again: every file is then reported as already imported, and nothing changes."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,10 +163,12 @@ fn step(args: &DemoArgs, what: &str) {
 
 /// Creates the users of a `user_id,username,email` file that do not exist yet.
 async fn seed_users(pool: &sqlx::PgPool, file: &Path) -> anyhow::Result<u64> {
-    let mut reader = csv::Reader::from_path(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut reader =
+        csv::Reader::from_path(file).with_context(|| format!("cannot read {}", file.display()))?;
     let (mut ids, mut names, mut emails) = (Vec::new(), Vec::new(), Vec::new());
     for record in reader.records() {
-        let record = record.with_context(|| format!("{} is not a valid users file", file.display()))?;
+        let record =
+            record.with_context(|| format!("{} is not a valid users file", file.display()))?;
         ids.push(record.get(0).unwrap_or_default().to_owned());
         names.push(record.get(1).unwrap_or_default().to_owned());
         emails.push(record.get(2).unwrap_or_default().to_owned());

@@ -18,14 +18,21 @@ use crate::progress::BytesProgress;
 use crate::read_options;
 
 pub(crate) fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let options = BulkOptions { read: read_options(args.encoding.as_deref(), args.max_bytes)?, ..BulkOptions::default() };
+    let options = BulkOptions {
+        read: read_options(args.encoding.as_deref(), args.max_bytes)?,
+        ..BulkOptions::default()
+    };
     let as_of = args
         .as_of
         .as_deref()
         .map(|text| {
             DateTime::parse_from_rfc3339(text)
                 .map(|t| t.with_timezone(&Utc))
-                .with_context(|| format!("--as-of `{text}` is not an RFC 3339 time such as 2026-01-31T09:00:00+09:00"))
+                .with_context(|| {
+                    format!(
+                        "--as-of `{text}` is not an RFC 3339 time such as 2026-01-31T09:00:00+09:00"
+                    )
+                })
         })
         .transpose()?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -39,7 +46,9 @@ pub(crate) fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         print_summary(&summary);
     }
     Ok(match summary.status {
-        ImportStatus::Succeeded | ImportStatus::SucceededWithErrors | ImportStatus::Duplicate => ExitCode::SUCCESS,
+        ImportStatus::Succeeded | ImportStatus::SucceededWithErrors | ImportStatus::Duplicate => {
+            ExitCode::SUCCESS
+        }
         ImportStatus::Rejected | ImportStatus::Failed => ExitCode::from(1),
     })
 }
@@ -53,10 +62,17 @@ pub(crate) async fn import_file(
     options: &BulkOptions,
     quiet: bool,
 ) -> anyhow::Result<ImportSummary> {
-    let path = std::fs::canonicalize(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let metadata = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let modified = metadata.modified().context("the file system does not record modification times")?;
-    let nanos = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let path =
+        std::fs::canonicalize(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let metadata =
+        std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let modified = metadata
+        .modified()
+        .context("the file system does not record modification times")?;
+    let nanos = modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let request = ImportRequest {
         source: SourceObject {
             bucket: "file".to_owned(),
@@ -64,14 +80,24 @@ pub(crate) async fn import_file(
             etag: format!("{:x}-{:x}", metadata.len(), nanos),
         },
         as_of: as_of.unwrap_or_else(|| DateTime::<Utc>::from(modified)),
-        execution_name: format!("cli-{}-{}", std::process::id(), Utc::now().format("%Y%m%dT%H%M%S%.3fZ")),
+        execution_name: format!(
+            "cli-{}-{}",
+            std::process::id(),
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        ),
         claimed_import_id: None,
     };
     let progress = Arc::new(BytesProgress::new(metadata.len(), quiet));
     let open_path = path.clone();
-    let summary = bulk::import(pool, move || File::open(&open_path).map(BufReader::new), &request, options, progress.clone())
-        .await
-        .context("the import could not be carried out");
+    let summary = bulk::import(
+        pool,
+        move || File::open(&open_path).map(BufReader::new),
+        &request,
+        options,
+        progress.clone(),
+    )
+    .await
+    .context("the import could not be carried out");
     progress.finish();
     summary
 }
@@ -93,6 +119,10 @@ pub(crate) fn print_summary(summary: &ImportSummary) {
     };
     eprintln!(
         "{verdict}: {} rows, {} applied, {} unchanged, {} skipped (newer data), {} row errors",
-        summary.rows_total, summary.applied, summary.unchanged, summary.skipped_older, summary.row_error_count
+        summary.rows_total,
+        summary.applied,
+        summary.unchanged,
+        summary.skipped_older,
+        summary.row_error_count
     );
 }

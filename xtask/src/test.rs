@@ -14,5 +14,9 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .args(&args.cargo_args)
         .status()
         .context("cannot run cargo test")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -12,7 +12,8 @@ use crate::read_options;
 
 pub(crate) fn run(args: &ValidateCsvArgs) -> anyhow::Result<ExitCode> {
     let options = read_options(args.encoding.as_deref(), args.max_bytes)?;
-    let file = File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let file =
+        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
     let report = validate(BufReader::new(file), size, options)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -35,5 +36,9 @@ pub(crate) fn run(args: &ValidateCsvArgs) -> anyhow::Result<ExitCode> {
             report.error_count
         );
     }
-    Ok(if report.is_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

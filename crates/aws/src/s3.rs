@@ -53,17 +53,14 @@ impl OpenObject {
     /// The body as a blocking reader, for code that already runs on a blocking thread inside the
     /// runtime (for example a reader that `spawn_blocking` started).
     pub fn into_reader(self) -> SyncReader {
-        let body: Pin<Box<dyn tokio::io::AsyncBufRead + Send>> = Box::pin(self.body.into_async_read());
+        let body: Pin<Box<dyn tokio::io::AsyncBufRead + Send>> =
+            Box::pin(self.body.into_async_read());
         SyncIoBridge::new(body)
     }
 }
 
 /// The facts of an object, without its body (`HeadObject`).
-pub async fn head_object(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-) -> Result<ObjectInfo, AwsError> {
+pub async fn head_object(client: &Client, bucket: &str, key: &str) -> Result<ObjectInfo, AwsError> {
     let head = client
         .head_object()
         .bucket(bucket)
@@ -79,11 +76,7 @@ pub async fn head_object(
 }
 
 /// Starts downloading an object (`GetObject`).
-pub async fn open_object(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-) -> Result<OpenObject, AwsError> {
+pub async fn open_object(client: &Client, bucket: &str, key: &str) -> Result<OpenObject, AwsError> {
     get_object(client, bucket, key, None).await
 }
 

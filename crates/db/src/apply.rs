@@ -56,23 +56,31 @@ pub(crate) fn counts(login: i32, post: i32) -> Counts {
 }
 
 /// Applies a batch of rows for the import `stamp.import_id`.
-pub async fn apply_batch(pool: &PgPool, stamp: Stamp, rows: &[BatchRow]) -> Result<BatchOutcome, DbError> {
+pub async fn apply_batch(
+    pool: &PgPool,
+    stamp: Stamp,
+    rows: &[BatchRow],
+) -> Result<BatchOutcome, DbError> {
     // Locks are taken in user id order, so concurrent batches cannot deadlock.
     let mut rows: Vec<&BatchRow> = rows.iter().collect();
     rows.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let ids: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
 
     let mut tx = pool.begin().await?;
-    let known: HashSet<String> = sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let known: HashSet<String> =
+        sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
 
     // Create missing statistics rows first; a concurrent batch that creates the same user waits
     // here and then takes the update path below.
-    let new_rows: Vec<&&BatchRow> = rows.iter().filter(|r| known.contains(r.user_id.as_str())).collect();
+    let new_rows: Vec<&&BatchRow> = rows
+        .iter()
+        .filter(|r| known.contains(r.user_id.as_str()))
+        .collect();
     let inserted: HashSet<String> = sqlx::query_scalar(
         "INSERT INTO user_statistics (user_id, login_count, post_count, as_of, import_id, last_updated)
          SELECT v.user_id, v.login_count, v.post_count, $4, $5, now()
@@ -91,18 +99,24 @@ pub async fn apply_batch(pool: &PgPool, stamp: Stamp, rows: &[BatchRow]) -> Resu
     .into_iter()
     .collect();
 
-    let existing: Vec<&str> =
-        new_rows.iter().map(|r| r.user_id.as_str()).filter(|id| !inserted.contains(*id)).collect();
-    let stored: HashMap<String, (Counts, Stamp)> = sqlx::query_as::<_, (String, i32, i32, DateTime<Utc>, i64)>(
-        "SELECT user_id, login_count, post_count, as_of, import_id FROM user_statistics
+    let existing: Vec<&str> = new_rows
+        .iter()
+        .map(|r| r.user_id.as_str())
+        .filter(|id| !inserted.contains(*id))
+        .collect();
+    let stored: HashMap<String, (Counts, Stamp)> =
+        sqlx::query_as::<_, (String, i32, i32, DateTime<Utc>, i64)>(
+            "SELECT user_id, login_count, post_count, as_of, import_id FROM user_statistics
          WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE",
-    )
-    .bind(&existing)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(id, login, post, as_of, import_id)| (id, (counts(login, post), Stamp { as_of, import_id })))
-    .collect();
+        )
+        .bind(&existing)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, login, post, as_of, import_id)| {
+            (id, (counts(login, post), Stamp { as_of, import_id }))
+        })
+        .collect();
 
     let mut outcome = BatchOutcome::default();
     let mut updates: Vec<(&BatchRow, Option<Counts>)> = Vec::new();
@@ -128,7 +142,10 @@ pub async fn apply_batch(pool: &PgPool, stamp: Stamp, rows: &[BatchRow]) -> Resu
             Decision::Insert => fresh_changes.push((row, None)),
             Decision::Update { old } => updates.push((row, Some(old))),
             Decision::Unchanged => {
-                if stored.get(id).is_some_and(|(_, s)| s.import_id != stamp.import_id) {
+                if stored
+                    .get(id)
+                    .is_some_and(|(_, s)| s.import_id != stamp.import_id)
+                {
                     stamp_only.push(id);
                 }
             }
@@ -156,12 +173,14 @@ pub async fn apply_batch(pool: &PgPool, stamp: Stamp, rows: &[BatchRow]) -> Resu
     }
     if !stamp_only.is_empty() {
         // Same counts from a newer file: move the stamp so that an older file cannot win later.
-        sqlx::query("UPDATE user_statistics SET as_of = $2, import_id = $3 WHERE user_id = ANY($1)")
-            .bind(&stamp_only)
-            .bind(stamp.as_of)
-            .bind(stamp.import_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE user_statistics SET as_of = $2, import_id = $3 WHERE user_id = ANY($1)",
+        )
+        .bind(&stamp_only)
+        .bind(stamp.as_of)
+        .bind(stamp.import_id)
+        .execute(&mut *tx)
+        .await?;
     }
     if !fresh_changes.is_empty() {
         let line = |r: &BatchRow| r.line.map(|l| l as i64);
@@ -202,9 +221,20 @@ pub async fn apply_batch(pool: &PgPool, stamp: Stamp, rows: &[BatchRow]) -> Resu
     Ok(outcome)
 }
 
-type ChangeRow = (i64, String, Option<i64>, Option<i32>, i32, Option<i32>, i32, DateTime<Utc>);
+type ChangeRow = (
+    i64,
+    String,
+    Option<i64>,
+    Option<i32>,
+    i32,
+    Option<i32>,
+    i32,
+    DateTime<Utc>,
+);
 
-fn change_from_row((import_id, user_id, line, old_login, new_login, old_post, new_post, changed_at): ChangeRow) -> Option<Change> {
+fn change_from_row(
+    (import_id, user_id, line, old_login, new_login, old_post, new_post, changed_at): ChangeRow,
+) -> Option<Change> {
     Some(Change {
         import_id,
         user_id: UserId::parse(&user_id).ok()?,
@@ -219,7 +249,11 @@ fn change_from_row((import_id, user_id, line, old_login, new_login, old_post, ne
 }
 
 /// The changes an import made for some users.
-pub async fn changes_for_users(pool: &PgPool, import_id: i64, user_ids: &[&str]) -> Result<Vec<Change>, DbError> {
+pub async fn changes_for_users(
+    pool: &PgPool,
+    import_id: i64,
+    user_ids: &[&str],
+) -> Result<Vec<Change>, DbError> {
     let rows: Vec<ChangeRow> = sqlx::query_as(
         "SELECT import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count, changed_at
          FROM statistic_changes WHERE import_id = $1 AND user_id = ANY($2) ORDER BY user_id",

@@ -75,8 +75,13 @@ pub enum BulkError {
     Database(#[from] DbError),
     #[error("could not read the file")]
     Read(#[source] io::Error),
-    #[error("the object is being imported by execution {execution_name:?} (import {import_id}); try again when it ends")]
-    InProgress { import_id: i64, execution_name: Option<String> },
+    #[error(
+        "the object is being imported by execution {execution_name:?} (import {import_id}); try again when it ends"
+    )]
+    InProgress {
+        import_id: i64,
+        execution_name: Option<String>,
+    },
 }
 
 impl BulkError {
@@ -116,7 +121,9 @@ where
                 record_refusal(&mut conn, request, import_id, &summary, options).await?;
                 return Ok(summary);
             }
-            Err(BulkError::Database(err)) if err.is_transient() && attempt < options.max_attempts => {
+            Err(BulkError::Database(err))
+                if err.is_transient() && attempt < options.max_attempts =>
+            {
                 tracing::warn!(attempt, error = %err, "the database failed transiently; retrying the import");
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
@@ -130,7 +137,10 @@ enum Outcome {
     /// Committed (applied or duplicate).
     Done(ImportSummary),
     /// Rolled back because of the file's content (rejected, or too many row errors).
-    Refused { import_id: Option<i64>, summary: ImportSummary },
+    Refused {
+        import_id: Option<i64>,
+        summary: ImportSummary,
+    },
 }
 
 /// What the reading thread found.
@@ -156,8 +166,14 @@ where
     let import_id = match request.claimed_import_id {
         Some(import_id) => import_id,
         None => {
-            match ledger::claim(&mut tx, &request.source, request.as_of, &request.execution_name, options.stale_after)
-                .await?
+            match ledger::claim(
+                &mut tx,
+                &request.source,
+                request.as_of,
+                &request.execution_name,
+                options.stale_after,
+            )
+            .await?
             {
                 Claim::Claimed { import_id, .. } => import_id,
                 Claim::AlreadyImported { import_id } => {
@@ -167,8 +183,14 @@ where
                     summary.duplicate = true;
                     return Ok(Outcome::Done(summary));
                 }
-                Claim::InProgress { import_id, execution_name } => {
-                    return Err(BulkError::InProgress { import_id, execution_name });
+                Claim::InProgress {
+                    import_id,
+                    execution_name,
+                } => {
+                    return Err(BulkError::InProgress {
+                        import_id,
+                        execution_name,
+                    });
                 }
             }
         }
@@ -188,22 +210,35 @@ where
     summary.rows_total = produced.rows_total;
 
     progress.step("checking");
-    sqlx::query("ANALYZE import_rows").execute(&mut *tx).await.map_err(DbError::from)?;
+    sqlx::query("ANALYZE import_rows")
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
     // Duplicates are checked among the valid rows even when other rows have problems, so that
     // one report lists everything that is wrong with the file.
-    let duplicates = if produced.encoding.is_some() { duplicate_problems(&mut tx).await? } else { Vec::new() };
+    let duplicates = if produced.encoding.is_some() {
+        duplicate_problems(&mut tx).await?
+    } else {
+        Vec::new()
+    };
     if produced.problem_count > 0 || !duplicates.is_empty() || produced.encoding.is_none() {
         let mut problems = produced.problems;
         problems.extend(duplicates);
         problems.sort_by_key(|p| (p.line, p.column));
         problems.truncate(MAX_LISTED);
         summary.problems = problems;
-        return Ok(Outcome::Refused { import_id: Some(import_id), summary });
+        return Ok(Outcome::Refused {
+            import_id: Some(import_id),
+            summary,
+        });
     }
     let (row_errors, row_error_count) = missing_users(&mut tx).await?;
     summary.row_errors = row_errors;
     summary.row_error_count = row_error_count;
-    if !options.tolerance.allows(row_error_count, produced.rows_total) {
+    if !options
+        .tolerance
+        .allows(row_error_count, produced.rows_total)
+    {
         summary.status = ImportStatus::Failed;
         summary.problems = vec![Problem::new(
             0,
@@ -214,7 +249,10 @@ where
                 produced.rows_total, options.tolerance.max_percent, options.tolerance.max_count
             ),
         )];
-        return Ok(Outcome::Refused { import_id: Some(import_id), summary });
+        return Ok(Outcome::Refused {
+            import_id: Some(import_id),
+            summary,
+        });
     }
 
     progress.step("merging");
@@ -231,8 +269,11 @@ where
     summary.unchanged = touched - changed;
     // Every other row of a known user belongs to a user whose counts come from a newer file.
     summary.skipped_older = produced.rows_total - row_error_count - inserted - touched;
-    summary.status =
-        if row_error_count == 0 { ImportStatus::Succeeded } else { ImportStatus::SucceededWithErrors };
+    summary.status = if row_error_count == 0 {
+        ImportStatus::Succeeded
+    } else {
+        ImportStatus::SucceededWithErrors
+    };
 
     progress.step("committing");
     ledger::record_summary(&mut tx, import_id, &summary).await?;
@@ -270,7 +311,10 @@ where
 {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let reader = tokio::task::spawn_blocking(move || produce(&*open, read, &sender, &*progress));
-    let mut copy = conn.copy_in_raw("COPY import_rows (line, user_id, login_count, post_count) FROM STDIN").await.map_err(DbError::from)?;
+    let mut copy = conn
+        .copy_in_raw("COPY import_rows (line, user_id, login_count, post_count) FROM STDIN")
+        .await
+        .map_err(DbError::from)?;
     let mut sent = Ok(());
     while let Some(chunk) = receiver.recv().await {
         if let Err(err) = copy.send(chunk).await {
@@ -280,7 +324,9 @@ where
     }
     // Closing the channel stops the reader if the database went away.
     drop(receiver);
-    let produced = reader.await.map_err(|err| BulkError::Read(io::Error::other(err)))?;
+    let produced = reader
+        .await
+        .map_err(|err| BulkError::Read(io::Error::other(err)))?;
     if let Err(err) = sent {
         return Err(DbError::from(err).into());
     }
@@ -297,7 +343,12 @@ fn produce<R: Read>(
     sender: &tokio::sync::mpsc::Sender<Vec<u8>>,
     progress: &dyn Progress,
 ) -> io::Result<Produced> {
-    let mut produced = Produced { rows_total: 0, problems: Vec::new(), problem_count: 0, encoding: None };
+    let mut produced = Produced {
+        rows_total: 0,
+        problems: Vec::new(),
+        problem_count: 0,
+        encoding: None,
+    };
     let note = |produced: &mut Produced, problem: Problem| {
         produced.problem_count += 1;
         if produced.problems.len() < MAX_LISTED {
@@ -352,7 +403,15 @@ fn produce<R: Read>(
         produced.encoding = None;
     }
     if produced.rows_total == 0 && produced.problem_count == 0 {
-        note(&mut produced, Problem::new(1, None, ErrorCode::EmptyFile, "the file has a header but no data rows"));
+        note(
+            &mut produced,
+            Problem::new(
+                1,
+                None,
+                ErrorCode::EmptyFile,
+                "the file has a header but no data rows",
+            ),
+        );
     }
     if !chunk.is_empty() && !receiver_gone {
         let _ = sender.blocking_send(chunk);
@@ -414,7 +473,11 @@ async fn missing_users(conn: &mut PgConnection) -> Result<(Vec<RowError>, u64), 
 /// Creates statistics for users that have none, with an audit change each. Runs under the
 /// merge's table lock, so nobody else creates them meanwhile. Rows go in user id order: B-tree
 /// insertions at the right edge are far cheaper than scattered ones.
-async fn merge_new(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<u64, DbError> {
+async fn merge_new(
+    conn: &mut PgConnection,
+    import_id: i64,
+    as_of: DateTime<Utc>,
+) -> Result<u64, DbError> {
     sqlx::query(
         "CREATE TEMP TABLE new_rows ON COMMIT DROP AS
          SELECT r.user_id, r.line, r.login_count, r.post_count
@@ -447,7 +510,11 @@ async fn merge_new(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>
 /// Sets the counts of users whose statistics come from an older file, with an audit change for
 /// each user whose counts actually differ; rows of newer files are left alone (the stamp). Runs
 /// under the merge's table lock. Returns how many users it stamped, and how many of those changed.
-async fn merge_existing(conn: &mut PgConnection, import_id: i64, as_of: DateTime<Utc>) -> Result<(u64, u64), DbError> {
+async fn merge_existing(
+    conn: &mut PgConnection,
+    import_id: i64,
+    as_of: DateTime<Utc>,
+) -> Result<(u64, u64), DbError> {
     let changed = sqlx::query(
         "INSERT INTO statistic_changes (import_id, user_id, line, old_login_count, new_login_count, old_post_count, new_post_count)
          SELECT $1, r.user_id, r.line, s.login_count, r.login_count, s.post_count, r.post_count
@@ -492,8 +559,14 @@ async fn record_refusal(
         Some(id) if request.claimed_import_id.is_some() => id,
         _ => {
             // The claim rolled back with the data: claim again, on its own, to record the outcome.
-            match ledger::claim(conn, &request.source, request.as_of, &request.execution_name, options.stale_after)
-                .await?
+            match ledger::claim(
+                conn,
+                &request.source,
+                request.as_of,
+                &request.execution_name,
+                options.stale_after,
+            )
+            .await?
             {
                 Claim::Claimed { import_id, .. } => import_id,
                 // Someone else got further in the meantime; their outcome stands.

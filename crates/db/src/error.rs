@@ -24,7 +24,11 @@ impl DbError {
 
 impl From<sqlx::Error> for DbError {
     fn from(err: sqlx::Error) -> Self {
-        if is_transient(&err) { DbError::Transient(err) } else { DbError::Query(err) }
+        if is_transient(&err) {
+            DbError::Transient(err)
+        } else {
+            DbError::Query(err)
+        }
     }
 }
 
@@ -40,7 +44,11 @@ fn is_transient(err: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+                )
         }),
         _ => false,
     }

@@ -17,7 +17,10 @@ pub enum Claim {
     /// The object was imported successfully before.
     AlreadyImported { import_id: i64 },
     /// Another execution is importing the object right now.
-    InProgress { import_id: i64, execution_name: Option<String> },
+    InProgress {
+        import_id: i64,
+        execution_name: Option<String>,
+    },
 }
 
 /// How long a `running` claim is honoured before another execution may take it over (a crashed
@@ -63,15 +66,19 @@ pub async fn claim(
     if let Some((import_id, attempt)) = claimed {
         return Ok(Claim::Claimed { import_id, attempt });
     }
-    let (import_id, status, execution_name): (i64, String, Option<String>) =
-        sqlx::query_as("SELECT import_id, status, execution_name FROM imports WHERE idempotency_key = $1")
-            .bind(source.idempotency_key())
-            .fetch_one(&mut *conn)
-            .await?;
+    let (import_id, status, execution_name): (i64, String, Option<String>) = sqlx::query_as(
+        "SELECT import_id, status, execution_name FROM imports WHERE idempotency_key = $1",
+    )
+    .bind(source.idempotency_key())
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(if status == "succeeded" {
         Claim::AlreadyImported { import_id }
     } else {
-        Claim::InProgress { import_id, execution_name }
+        Claim::InProgress {
+            import_id,
+            execution_name,
+        }
     })
 }
 
@@ -121,14 +128,20 @@ pub async fn set_route(pool: &PgPool, import_id: i64, route: &str) -> Result<(),
 
 fn status_name(status: ImportStatus) -> &'static str {
     match status {
-        ImportStatus::Succeeded | ImportStatus::SucceededWithErrors | ImportStatus::Duplicate => "succeeded",
+        ImportStatus::Succeeded | ImportStatus::SucceededWithErrors | ImportStatus::Duplicate => {
+            "succeeded"
+        }
         ImportStatus::Rejected => "rejected",
         ImportStatus::Failed => "failed",
     }
 }
 
 /// Writes an import's final status and summary (the bulk path knows every figure).
-pub async fn record_summary(conn: &mut PgConnection, import_id: i64, summary: &ImportSummary) -> Result<(), DbError> {
+pub async fn record_summary(
+    conn: &mut PgConnection,
+    import_id: i64,
+    summary: &ImportSummary,
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE imports SET status = $2, finished_at = now(), rows_total = $3, applied = $4, unchanged = $5,
                 skipped_older = $6, row_errors = $7, summary = $8
@@ -156,7 +169,11 @@ pub struct ImportTotals {
 }
 
 /// Closes an import with its final status (the map path, where no single step knows every figure).
-pub async fn finish(pool: &PgPool, import_id: i64, status: ImportStatus) -> Result<ImportTotals, DbError> {
+pub async fn finish(
+    pool: &PgPool,
+    import_id: i64,
+    status: ImportStatus,
+) -> Result<ImportTotals, DbError> {
     let (applied,): (i64,) = sqlx::query_as(
         "WITH totals AS (SELECT count(*) AS applied FROM statistic_changes WHERE import_id = $1)
          UPDATE imports SET status = $2, finished_at = now(), applied = totals.applied
@@ -167,5 +184,7 @@ pub async fn finish(pool: &PgPool, import_id: i64, status: ImportStatus) -> Resu
     .bind(status_name(status))
     .fetch_one(pool)
     .await?;
-    Ok(ImportTotals { rows_applied: applied as u64 })
+    Ok(ImportTotals {
+        rows_applied: applied as u64,
+    })
 }

@@ -149,7 +149,11 @@ pub fn connect_options(
 
 /// A pool that connects on first use (so a Lambda cold start does not fail while the database is
 /// briefly away), with at most `max_connections` connections, every one of them in `schema`.
-pub fn lazy_pool(url: &str, schema: Option<&SchemaName>, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+pub fn lazy_pool(
+    url: &str,
+    schema: Option<&SchemaName>,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))

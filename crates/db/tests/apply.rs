@@ -14,14 +14,30 @@ fn row(line: u64, user: &str, login: i32, post: i32) -> BatchRow {
     BatchRow {
         line: Some(line),
         user_id: UserId::parse(user).unwrap(),
-        counts: Counts { login_count: Count::new(login).unwrap(), post_count: Count::new(post).unwrap() },
+        counts: Counts {
+            login_count: Count::new(login).unwrap(),
+            post_count: Count::new(post).unwrap(),
+        },
     }
 }
 
 async fn claim(pool: &sqlx::PgPool, key: &str, as_of: chrono::DateTime<chrono::Utc>) -> Stamp {
-    let source = SourceObject { bucket: "in".into(), key: key.into(), etag: "e".into() };
+    let source = SourceObject {
+        bucket: "in".into(),
+        key: key.into(),
+        etag: "e".into(),
+    };
     let mut conn = pool.acquire().await.unwrap();
-    match ledger::claim(&mut conn, &source, as_of, &format!("exec-{key}"), ledger::DEFAULT_STALE_AFTER).await.unwrap() {
+    match ledger::claim(
+        &mut conn,
+        &source,
+        as_of,
+        &format!("exec-{key}"),
+        ledger::DEFAULT_STALE_AFTER,
+    )
+    .await
+    .unwrap()
+    {
         Claim::Claimed { import_id, .. } => Stamp { as_of, import_id },
         other => panic!("{other:?}"),
     }
@@ -32,17 +48,40 @@ async fn a_retried_batch_changes_nothing_twice_and_reports_the_same() {
     let db = fresh_database().await.expect("a fresh test database");
     let pool = db.pool();
     seed_users(pool, &["U1", "U2", "U3"]).await;
-    import(pool, "earlier.csv", day(1), "user_id,login_count,post_count\nU2,1,1\n").await;
+    import(
+        pool,
+        "earlier.csv",
+        day(1),
+        "user_id,login_count,post_count\nU2,1,1\n",
+    )
+    .await;
     let stamp = claim(pool, "map.csv", day(2)).await;
-    let batch = [row(2, "U1", 5, 6), row(3, "U2", 7, 8), row(4, "GHOST", 1, 1), row(5, "U3", 0, 0)];
+    let batch = [
+        row(2, "U1", 5, 6),
+        row(3, "U2", 7, 8),
+        row(4, "GHOST", 1, 1),
+        row(5, "U3", 0, 0),
+    ];
     let first = apply_batch(pool, stamp, &batch).await.unwrap();
     let again = apply_batch(pool, stamp, &batch).await.unwrap();
     assert_eq!(first, again);
-    assert_eq!((first.applied, first.unchanged, first.skipped_older), (3, 0, 0));
+    assert_eq!(
+        (first.applied, first.unchanged, first.skipped_older),
+        (3, 0, 0)
+    );
     assert_eq!(first.row_errors.len(), 1);
-    assert_eq!((first.row_errors[0].code, first.row_errors[0].line), (ErrorCode::UserNotFound, Some(4)));
-    assert_eq!(first.changes.iter().map(|c| (c.user_id.as_str(), c.old.map(|o| o.login_count.get()))).collect::<Vec<_>>(),
-        vec![("U1", None), ("U2", Some(1)), ("U3", None)]);
+    assert_eq!(
+        (first.row_errors[0].code, first.row_errors[0].line),
+        (ErrorCode::UserNotFound, Some(4))
+    );
+    assert_eq!(
+        first
+            .changes
+            .iter()
+            .map(|c| (c.user_id.as_str(), c.old.map(|o| o.login_count.get())))
+            .collect::<Vec<_>>(),
+        vec![("U1", None), ("U2", Some(1)), ("U3", None)]
+    );
     assert_eq!(change_count(pool).await, 4);
     assert_eq!(statistics(pool).await, "U1 5 6\nU2 7 8\nU3 0 0\n");
 }
@@ -52,9 +91,17 @@ async fn batches_respect_the_as_of_guard_like_the_bulk_path() {
     let db = fresh_database().await.expect("a fresh test database");
     let pool = db.pool();
     seed_users(pool, &["U1", "U2"]).await;
-    import(pool, "newer.csv", day(5), "user_id,login_count,post_count\nU1,50,5\n").await;
+    import(
+        pool,
+        "newer.csv",
+        day(5),
+        "user_id,login_count,post_count\nU1,50,5\n",
+    )
+    .await;
     let stamp = claim(pool, "older.csv", day(3)).await;
-    let outcome = apply_batch(pool, stamp, &[row(2, "U1", 30, 3), row(3, "U2", 30, 3)]).await.unwrap();
+    let outcome = apply_batch(pool, stamp, &[row(2, "U1", 30, 3), row(3, "U2", 30, 3)])
+        .await
+        .unwrap();
     assert_eq!((outcome.applied, outcome.skipped_older), (1, 1));
     assert_eq!(statistics(pool).await, "U1 50 5\nU2 30 3\n");
 }
@@ -79,7 +126,12 @@ async fn the_map_and_bulk_paths_reach_the_same_state_for_any_order_of_files() {
             .map(|(i, u)| row(i as u64 + 2, u, seed + i as i32, *seed))
             .collect();
         let text: String = std::iter::once("user_id,login_count,post_count\n".to_owned())
-            .chain(rows.iter().map(|r| format!("{},{},{}\n", r.user_id, r.counts.login_count, r.counts.post_count)))
+            .chain(rows.iter().map(|r| {
+                format!(
+                    "{},{},{}\n",
+                    r.user_id, r.counts.login_count, r.counts.post_count
+                )
+            }))
             .collect();
         import(bulk_db.pool(), &key, day(*as_of_day), &text).await;
         let stamp = claim(map_db.pool(), &key, day(*as_of_day)).await;

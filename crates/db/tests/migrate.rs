@@ -192,7 +192,10 @@ async fn a_preview_schema_gets_its_own_tables_and_history() {
     let second = migrate::run(database.pool(), Some(&schema))
         .await
         .expect("migrate pr_7 again");
-    assert_eq!((second.applied.len(), second.already_applied), (0, migrate::migrations().len()));
+    assert_eq!(
+        (second.applied.len(), second.already_applied),
+        (0, migrate::migrations().len())
+    );
     let search_path: String = sqlx::query_scalar("SHOW search_path")
         .fetch_one(database.pool())
         .await

@@ -42,15 +42,28 @@ impl MapItem {
                 .iter()
                 .find(|(name, _)| Column::from_header_name(name) == Some(column))
                 .map(|(_, value)| value.as_str())
-                .ok_or_else(|| problem(ErrorCode::MissingColumn, format!("the item has no `{column}` value")))
+                .ok_or_else(|| {
+                    problem(
+                        ErrorCode::MissingColumn,
+                        format!("the item has no `{column}` value"),
+                    )
+                })
         };
         let user_id = UserId::parse(field(Column::UserId)?)
             .map_err(|err| problem(ErrorCode::BadUserId, err.to_string()))?;
         let count = |column: Column| {
-            Count::parse(field(column)?).map_err(|err| problem(ErrorCode::BadCount, format!("{column}: {err}")))
+            Count::parse(field(column)?)
+                .map_err(|err| problem(ErrorCode::BadCount, format!("{column}: {err}")))
         };
-        let counts = Counts { login_count: count(Column::LoginCount)?, post_count: count(Column::PostCount)? };
-        Ok(MapRow { line, user_id, counts })
+        let counts = Counts {
+            login_count: count(Column::LoginCount)?,
+            post_count: count(Column::PostCount)?,
+        };
+        Ok(MapRow {
+            line,
+            user_id,
+            counts,
+        })
     }
 }
 
@@ -59,17 +72,42 @@ mod tests {
     use super::*;
 
     fn item(index: u64, pairs: &[(&str, &str)]) -> MapItem {
-        MapItem { index, row: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        MapItem {
+            index,
+            row: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     #[test]
     fn items_read_by_header_name_in_either_language() {
-        let japanese = item(0, &[("\u{feff}ユーザーID", "U1"), ("ログイン回数", "3"), ("投稿回数", "4")]);
+        let japanese = item(
+            0,
+            &[
+                ("\u{feff}ユーザーID", "U1"),
+                ("ログイン回数", "3"),
+                ("投稿回数", "4"),
+            ],
+        );
         let row = japanese.parse(true).unwrap();
-        assert_eq!((row.line, row.user_id.as_str(), row.counts.login_count.get()), (Some(2), "U1", 3));
-        let english = item(5, &[("post_count", "4"), ("user_id", "U2"), ("login_count", "3")]);
+        assert_eq!(
+            (row.line, row.user_id.as_str(), row.counts.login_count.get()),
+            (Some(2), "U1", 3)
+        );
+        let english = item(
+            5,
+            &[("post_count", "4"), ("user_id", "U2"), ("login_count", "3")],
+        );
         assert_eq!(english.parse(false).unwrap().line, None);
-        let bad = item(1, &[("user_id", "U2"), ("login_count", "x"), ("post_count", "1")]);
-        assert_eq!(bad.parse(true).unwrap_err().to_string(), "3: BadCount login_count: `x` is not a whole number");
+        let bad = item(
+            1,
+            &[("user_id", "U2"), ("login_count", "x"), ("post_count", "1")],
+        );
+        assert_eq!(
+            bad.parse(true).unwrap_err().to_string(),
+            "3: BadCount login_count: `x` is not a whole number"
+        );
     }
 }

@@ -90,7 +90,11 @@ pub fn detect(sample: &[u8]) -> Encoding {
             let all_but_last = encoding_rs::SHIFT_JIS
                 .decode_without_bom_handling_and_without_replacement(&sample[..cut])
                 .is_some();
-            if whole || all_but_last { Encoding::ShiftJis } else { Encoding::Utf8 }
+            if whole || all_but_last {
+                Encoding::ShiftJis
+            } else {
+                Encoding::Utf8
+            }
         }
     }
 }
@@ -107,7 +111,8 @@ pub enum ReadStop {
 impl ReadStop {
     /// Finds the stop reason inside an I/O error, if it is one of ours.
     pub fn from_io(err: &io::Error) -> Option<&ReadStop> {
-        err.get_ref().and_then(|inner| inner.downcast_ref::<ReadStop>())
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<ReadStop>())
     }
 }
 
@@ -122,7 +127,12 @@ pub struct Tally<R> {
 
 impl<R: Read> Tally<R> {
     pub fn new(inner: R, limit: u64) -> Tally<R> {
-        Tally { inner, bytes: 0, limit, hasher: Sha256::new() }
+        Tally {
+            inner,
+            bytes: 0,
+            limit,
+            hasher: Sha256::new(),
+        }
     }
 
     /// Bytes read so far.
@@ -170,7 +180,9 @@ pub struct Utf8Stream<R> {
 
 impl<R> fmt::Debug for Utf8Stream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Utf8Stream").field("encoding", &self.encoding).finish_non_exhaustive()
+        f.debug_struct("Utf8Stream")
+            .field("encoding", &self.encoding)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,7 +209,11 @@ impl<R: Read> Utf8Stream<R> {
         let encoding = match choice {
             EncodingChoice::Detect => detect(sample),
             EncodingChoice::Exactly(Encoding::Utf8 | Encoding::Utf8Bom) => {
-                if sample.starts_with(UTF8_BOM) { Encoding::Utf8Bom } else { Encoding::Utf8 }
+                if sample.starts_with(UTF8_BOM) {
+                    Encoding::Utf8Bom
+                } else {
+                    Encoding::Utf8
+                }
             }
             EncodingChoice::Exactly(Encoding::ShiftJis) => Encoding::ShiftJis,
         };
@@ -291,7 +307,9 @@ impl<R: Read> BufRead for Utf8Stream<R> {
                 }
                 encoding_rs::DecoderResult::OutputFull => {}
                 encoding_rs::DecoderResult::Malformed(_, _) => {
-                    self.pending = Some(ReadStop::Malformed { encoding: self.encoding });
+                    self.pending = Some(ReadStop::Malformed {
+                        encoding: self.encoding,
+                    });
                 }
             }
         }
@@ -314,7 +332,14 @@ mod tests {
         let encoding = stream.encoding();
         match result {
             Ok(_) => (encoding, Ok(String::from_utf8(text).unwrap())),
-            Err(err) => (encoding, Err(format!("{} after {:?}", err, String::from_utf8_lossy(&text)))),
+            Err(err) => (
+                encoding,
+                Err(format!(
+                    "{} after {:?}",
+                    err,
+                    String::from_utf8_lossy(&text)
+                )),
+            ),
         }
     }
 
@@ -322,10 +347,19 @@ mod tests {
     fn detects_and_decodes_each_encoding() {
         let text = "ユーザーID,ログイン回数,投稿回数\r\nU1,1,2\r\n";
         let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(text);
-        assert_eq!(decode_all(text.as_bytes(), EncodingChoice::Detect), (Encoding::Utf8, Ok(text.to_owned())));
+        assert_eq!(
+            decode_all(text.as_bytes(), EncodingChoice::Detect),
+            (Encoding::Utf8, Ok(text.to_owned()))
+        );
         let bom = [UTF8_BOM, text.as_bytes()].concat();
-        assert_eq!(decode_all(&bom, EncodingChoice::Detect), (Encoding::Utf8Bom, Ok(text.to_owned())));
-        assert_eq!(decode_all(&sjis, EncodingChoice::Detect), (Encoding::ShiftJis, Ok(text.to_owned())));
+        assert_eq!(
+            decode_all(&bom, EncodingChoice::Detect),
+            (Encoding::Utf8Bom, Ok(text.to_owned()))
+        );
+        assert_eq!(
+            decode_all(&sjis, EncodingChoice::Detect),
+            (Encoding::ShiftJis, Ok(text.to_owned()))
+        );
         assert_eq!(
             decode_all(&sjis, EncodingChoice::Exactly(Encoding::ShiftJis)),
             (Encoding::ShiftJis, Ok(text.to_owned()))
@@ -334,14 +368,28 @@ mod tests {
 
     #[test]
     fn malformed_bytes_stop_after_the_valid_prefix() {
-        let (encoding, result) = decode_all(b"user_id\nU1\n\xFF\xFE\n", EncodingChoice::Exactly(Encoding::Utf8));
+        let (encoding, result) = decode_all(
+            b"user_id\nU1\n\xFF\xFE\n",
+            EncodingChoice::Exactly(Encoding::Utf8),
+        );
         assert_eq!(encoding, Encoding::Utf8);
-        assert_eq!(result, Err("the bytes are not valid utf-8 after \"user_id\\nU1\\n\"".to_owned()));
+        assert_eq!(
+            result,
+            Err("the bytes are not valid utf-8 after \"user_id\\nU1\\n\"".to_owned())
+        );
     }
 
     #[test]
     fn overrides_parse_from_common_names() {
-        for name in ["utf-8", "UTF8", "shift_jis", "Shift-JIS", "cp932", "sjis", "utf-8-sig"] {
+        for name in [
+            "utf-8",
+            "UTF8",
+            "shift_jis",
+            "Shift-JIS",
+            "cp932",
+            "sjis",
+            "utf-8-sig",
+        ] {
             assert!(name.parse::<Encoding>().is_ok(), "{name}");
         }
         assert!("latin1".parse::<Encoding>().is_err());
@@ -352,9 +400,15 @@ mod tests {
         let mut tally = Tally::new(&b"abc"[..], 2);
         let mut sink = Vec::new();
         let err = tally.read_to_end(&mut sink).unwrap_err();
-        assert_eq!(ReadStop::from_io(&err), Some(&ReadStop::TooLarge { limit: 2 }));
+        assert_eq!(
+            ReadStop::from_io(&err),
+            Some(&ReadStop::TooLarge { limit: 2 })
+        );
         let mut tally = Tally::new(&b"abc"[..], 3);
         tally.read_to_end(&mut sink).unwrap();
-        assert_eq!(tally.sha256_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            tally.sha256_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -70,8 +70,18 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(line: u64, column: Option<u32>, code: ErrorCode, message: impl Into<String>) -> Problem {
-        Problem { line, column, code, message: message.into() }
+    pub fn new(
+        line: u64,
+        column: Option<u32>,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            line,
+            column,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -79,7 +89,11 @@ impl fmt::Display for Problem {
     /// `line:column: Code message`, or `line: Code message` when no single field is at fault.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.column {
-            Some(column) => write!(f, "{}:{}: {} {}", self.line, column, self.code, self.message),
+            Some(column) => write!(
+                f,
+                "{}:{}: {} {}",
+                self.line, column, self.code, self.message
+            ),
             None => write!(f, "{}: {} {}", self.line, self.code, self.message),
         }
     }
@@ -157,14 +171,19 @@ impl Header {
                     1,
                     None,
                     ErrorCode::MissingColumn,
-                    format!("the header has no `{}` (`{}`) column", col.japanese_name(), col.english_name()),
+                    format!(
+                        "the header has no `{}` (`{}`) column",
+                        col.japanese_name(),
+                        col.english_name()
+                    ),
                 ));
             }
         }
         match positions {
-            [Some(u), Some(l), Some(p)] if problems.is_empty() => {
-                Ok(Header { positions: [u, l, p], field_count })
-            }
+            [Some(u), Some(l), Some(p)] if problems.is_empty() => Ok(Header {
+                positions: [u, l, p],
+                field_count,
+            }),
             _ => Err(problems),
         }
     }
@@ -179,7 +198,10 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { encoding: EncodingChoice::Detect, max_bytes: DEFAULT_MAX_BYTES }
+        ReadOptions {
+            encoding: EncodingChoice::Detect,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
     }
 }
 
@@ -216,15 +238,34 @@ impl<R: Read> CsvReader<R> {
                 let names = (0..tokenizer.field_count()).map(|i| tokenizer.field(i));
                 Header::parse(names).map_err(ReadError::File)?
             }
-            Ok(Token::BadQuoting { line, column, message }) => {
-                return Err(ReadError::File(vec![Problem::new(line, Some(column), ErrorCode::BadQuoting, message)]));
+            Ok(Token::BadQuoting {
+                line,
+                column,
+                message,
+            }) => {
+                return Err(ReadError::File(vec![Problem::new(
+                    line,
+                    Some(column),
+                    ErrorCode::BadQuoting,
+                    message,
+                )]));
             }
             Ok(Token::End) => {
-                return Err(ReadError::File(vec![Problem::new(1, None, ErrorCode::EmptyFile, "the file is empty")]));
+                return Err(ReadError::File(vec![Problem::new(
+                    1,
+                    None,
+                    ErrorCode::EmptyFile,
+                    "the file is empty",
+                )]));
             }
             Err(err) => return Err(map_io(err, tokenizer.line(), options.max_bytes)),
         };
-        Ok(CsvReader { tokenizer, header, encoding, max_bytes: options.max_bytes })
+        Ok(CsvReader {
+            tokenizer,
+            header,
+            encoding,
+            max_bytes: options.max_bytes,
+        })
     }
 
     pub fn encoding(&self) -> Encoding {
@@ -253,9 +294,16 @@ impl<R: Read> CsvReader<R> {
         };
         match token {
             Token::End => Ok(None),
-            Token::BadQuoting { line, column, message } => {
-                Ok(Some(Err(vec![Problem::new(line, Some(column), ErrorCode::BadQuoting, message)])))
-            }
+            Token::BadQuoting {
+                line,
+                column,
+                message,
+            } => Ok(Some(Err(vec![Problem::new(
+                line,
+                Some(column),
+                ErrorCode::BadQuoting,
+                message,
+            )]))),
             Token::Record { line } => Ok(Some(self.parse_record(line))),
         }
     }
@@ -276,7 +324,12 @@ impl<R: Read> CsvReader<R> {
         let user_index = self.header.position(Column::UserId);
         let user_id = UserId::parse(self.tokenizer.field(user_index))
             .map_err(|err| {
-                problems.push(Problem::new(line, Some(user_index as u32 + 1), ErrorCode::BadUserId, err.to_string()))
+                problems.push(Problem::new(
+                    line,
+                    Some(user_index as u32 + 1),
+                    ErrorCode::BadUserId,
+                    err.to_string(),
+                ))
             })
             .ok();
         let mut count = |column: Column| {
@@ -295,9 +348,12 @@ impl<R: Read> CsvReader<R> {
         let login_count = count(Column::LoginCount);
         let post_count = count(Column::PostCount);
         match (user_id, login_count, post_count) {
-            (Some(user_id), Some(login_count), Some(post_count)) => {
-                Ok(Row { line, user_id, login_count, post_count })
-            }
+            (Some(user_id), Some(login_count), Some(post_count)) => Ok(Row {
+                line,
+                user_id,
+                login_count,
+                post_count,
+            }),
             _ => Err(problems),
         }
     }
@@ -316,7 +372,9 @@ fn map_io(err: io::Error, line: u64, max_bytes: u64) -> ReadError {
             line,
             None,
             ErrorCode::BadEncoding,
-            format!("the bytes on this line are not valid {encoding}; save the file as UTF-8 or Shift_JIS, or name the encoding"),
+            format!(
+                "the bytes on this line are not valid {encoding}; save the file as UTF-8 or Shift_JIS, or name the encoding"
+            ),
         )]),
         None => ReadError::Io(err),
     }
@@ -366,16 +424,34 @@ mod tests {
 
     #[test]
     fn japanese_and_english_headers_in_any_order() {
-        check("ユーザーID,ログイン回数,投稿回数\nU1,3,4\n".as_bytes(), "encoding utf-8\n2: U1 3 4\n");
-        check(b"post_count,user_id,login_count\r\n4,U1,3\r\n", "encoding utf-8\n2: U1 3 4\n");
-        check("投稿回数,user_id,ログイン回数\n4,U1,3\n".as_bytes(), "encoding utf-8\n2: U1 3 4\n");
+        check(
+            "ユーザーID,ログイン回数,投稿回数\nU1,3,4\n".as_bytes(),
+            "encoding utf-8\n2: U1 3 4\n",
+        );
+        check(
+            b"post_count,user_id,login_count\r\n4,U1,3\r\n",
+            "encoding utf-8\n2: U1 3 4\n",
+        );
+        check(
+            "投稿回数,user_id,ログイン回数\n4,U1,3\n".as_bytes(),
+            "encoding utf-8\n2: U1 3 4\n",
+        );
     }
 
     #[test]
     fn header_problems_are_reported_together() {
-        check(b"user_id,login_count,extra\n", "1:3: UnknownColumn `extra` is not a known column\n1: MissingColumn the header has no `投稿回数` (`post_count`) column\n");
-        check(b"U1,1,2\n", "1: BadHeader the first row is not a header: expected `ユーザーID,ログイン回数,投稿回数` or `user_id,login_count,post_count`\n");
-        check(b"user_id,user_id,login_count,post_count\n", "1:2: BadHeader the column `user_id` appears twice in the header\n");
+        check(
+            b"user_id,login_count,extra\n",
+            "1:3: UnknownColumn `extra` is not a known column\n1: MissingColumn the header has no `投稿回数` (`post_count`) column\n",
+        );
+        check(
+            b"U1,1,2\n",
+            "1: BadHeader the first row is not a header: expected `ユーザーID,ログイン回数,投稿回数` or `user_id,login_count,post_count`\n",
+        );
+        check(
+            b"user_id,user_id,login_count,post_count\n",
+            "1:2: BadHeader the column `user_id` appears twice in the header\n",
+        );
         check(b"", "1: EmptyFile the file is empty\n");
         check(b"\n\n", "1: EmptyFile the file is empty\n");
     }
@@ -396,14 +472,22 @@ mod tests {
 
     #[test]
     fn bad_bytes_stop_reading_at_their_line() {
-        check(b"user_id,login_count,post_count\nU1,1,2\nU\xff,1,2\n", "encoding utf-8\n2: U1 1 2\nstop 3: BadEncoding the bytes on this line are not valid utf-8; save the file as UTF-8 or Shift_JIS, or name the encoding\n");
+        check(
+            b"user_id,login_count,post_count\nU1,1,2\nU\xff,1,2\n",
+            "encoding utf-8\n2: U1 1 2\nstop 3: BadEncoding the bytes on this line are not valid utf-8; save the file as UTF-8 or Shift_JIS, or name the encoding\n",
+        );
     }
 
     #[test]
     fn too_large_files_stop() {
-        let options = ReadOptions { max_bytes: 40, ..ReadOptions::default() };
+        let options = ReadOptions {
+            max_bytes: 40,
+            ..ReadOptions::default()
+        };
         let input = b"user_id,login_count,post_count\nU1,1,2\nU2,1,2\n";
-        let mut reader = CsvReader::open(&input[..], options).map(|_| ()).unwrap_err();
+        let mut reader = CsvReader::open(&input[..], options)
+            .map(|_| ())
+            .unwrap_err();
         if let ReadError::File(problems) = &mut reader {
             assert_eq!(problems[0].code, ErrorCode::FileTooLarge);
         } else {

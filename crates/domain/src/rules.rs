@@ -44,7 +44,9 @@ pub fn as_of_from_key(key: &str) -> Option<DateTime<Utc>> {
         if !shaped {
             return None;
         }
-        chrono::NaiveDateTime::parse_from_str(&window[..15], "%Y%m%dT%H%M%S").ok().map(|t| t.and_utc())
+        chrono::NaiveDateTime::parse_from_str(&window[..15], "%Y%m%dT%H%M%S")
+            .ok()
+            .map(|t| t.and_utc())
     })
 }
 
@@ -105,7 +107,10 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance { max_percent: 5.0, max_count: 50 }
+        Tolerance {
+            max_percent: 5.0,
+            max_count: 50,
+        }
     }
 }
 
@@ -146,7 +151,10 @@ pub enum ImportStatus {
 impl ImportStatus {
     /// Whether the file's counts are in the database after this import.
     pub fn applied(self) -> bool {
-        matches!(self, ImportStatus::Succeeded | ImportStatus::SucceededWithErrors)
+        matches!(
+            self,
+            ImportStatus::Succeeded | ImportStatus::SucceededWithErrors
+        )
     }
 }
 
@@ -178,7 +186,10 @@ mod tests {
     use super::*;
 
     fn counts(login: i32, post: i32) -> Counts {
-        Counts { login_count: Count::new(login).unwrap(), post_count: Count::new(post).unwrap() }
+        Counts {
+            login_count: Count::new(login).unwrap(),
+            post_count: Count::new(post).unwrap(),
+        }
     }
 
     fn stamp(day: u32, import_id: i64) -> Stamp {
@@ -190,14 +201,32 @@ mod tests {
     fn decisions() {
         let new = counts(5, 6);
         assert_eq!(decide(None, new, stamp(2, 2)), Decision::Insert);
-        assert_eq!(decide(Some((counts(1, 1), stamp(1, 1))), new, stamp(2, 2)), Decision::Update { old: counts(1, 1) });
-        assert_eq!(decide(Some((new, stamp(1, 1))), new, stamp(2, 2)), Decision::Unchanged);
-        assert_eq!(decide(Some((counts(9, 9), stamp(3, 1))), new, stamp(2, 2)), Decision::SkipOlder);
+        assert_eq!(
+            decide(Some((counts(1, 1), stamp(1, 1))), new, stamp(2, 2)),
+            Decision::Update { old: counts(1, 1) }
+        );
+        assert_eq!(
+            decide(Some((new, stamp(1, 1))), new, stamp(2, 2)),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            decide(Some((counts(9, 9), stamp(3, 1))), new, stamp(2, 2)),
+            Decision::SkipOlder
+        );
         // A retried batch of the same import finds its own stamp.
-        assert_eq!(decide(Some((new, stamp(2, 2))), new, stamp(2, 2)), Decision::Unchanged);
+        assert_eq!(
+            decide(Some((new, stamp(2, 2))), new, stamp(2, 2)),
+            Decision::Unchanged
+        );
         // Same as-of: the later import wins.
-        assert_eq!(decide(Some((counts(1, 1), stamp(2, 3))), new, stamp(2, 2)), Decision::SkipOlder);
-        assert_eq!(decide(Some((counts(1, 1), stamp(2, 1))), new, stamp(2, 2)), Decision::Update { old: counts(1, 1) });
+        assert_eq!(
+            decide(Some((counts(1, 1), stamp(2, 3))), new, stamp(2, 2)),
+            Decision::SkipOlder
+        );
+        assert_eq!(
+            decide(Some((counts(1, 1), stamp(2, 1))), new, stamp(2, 2)),
+            Decision::Update { old: counts(1, 1) }
+        );
     }
 
     #[test]
@@ -214,18 +243,35 @@ mod tests {
     #[test]
     fn as_of_times_in_keys() {
         let at = |key: &str| as_of_from_key(key).map(|t| t.to_rfc3339());
-        assert_eq!(at("in/activity-20260131T090000Z.csv"), Some("2026-01-31T09:00:00+00:00".into()));
-        assert_eq!(at("20250101T000000Z/x-20260131T090000Z.csv"), Some("2026-01-31T09:00:00+00:00".into()));
+        assert_eq!(
+            at("in/activity-20260131T090000Z.csv"),
+            Some("2026-01-31T09:00:00+00:00".into())
+        );
+        assert_eq!(
+            at("20250101T000000Z/x-20260131T090000Z.csv"),
+            Some("2026-01-31T09:00:00+00:00".into())
+        );
         assert_eq!(at("in/activity-20261331T090000Z.csv"), None);
         assert_eq!(at("in/activity.csv"), None);
     }
 
     #[test]
     fn idempotency_keys_separate_their_parts() {
-        let a = SourceObject { bucket: "b".into(), key: "k1".into(), etag: "e".into() };
-        let b = SourceObject { bucket: "b".into(), key: "k".into(), etag: "1e".into() };
+        let a = SourceObject {
+            bucket: "b".into(),
+            key: "k1".into(),
+            etag: "e".into(),
+        };
+        let b = SourceObject {
+            bucket: "b".into(),
+            key: "k".into(),
+            etag: "1e".into(),
+        };
         assert_ne!(a.idempotency_key(), b.idempotency_key());
-        let quoted = SourceObject { etag: "\"e\"".into(), ..a.clone() };
+        let quoted = SourceObject {
+            etag: "\"e\"".into(),
+            ..a.clone()
+        };
         assert_eq!(a.idempotency_key(), quoted.idempotency_key());
     }
 }

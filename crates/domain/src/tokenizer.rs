@@ -13,7 +13,11 @@ pub(crate) enum Token {
     /// A record starting on `line`; its fields are in [`Tokenizer::field`].
     Record { line: u64 },
     /// A quoting error; the rest of the physical line was skipped.
-    BadQuoting { line: u64, column: u32, message: String },
+    BadQuoting {
+        line: u64,
+        column: u32,
+        message: String,
+    },
     /// The end of the input.
     End,
 }
@@ -43,7 +47,14 @@ pub(crate) struct Tokenizer<B> {
 
 impl<B: BufRead> Tokenizer<B> {
     pub(crate) fn new(input: B) -> Tokenizer<B> {
-        Tokenizer { input, line: 1, after_cr: false, quoted_cr: false, data: Vec::new(), ends: Vec::new() }
+        Tokenizer {
+            input,
+            line: 1,
+            after_cr: false,
+            quoted_cr: false,
+            data: Vec::new(),
+            ends: Vec::new(),
+        }
     }
 
     /// The physical line of the next byte to read.
@@ -145,7 +156,8 @@ impl<B: BufRead> Tokenizer<B> {
                                 bad = Some((
                                     self.line,
                                     self.ends.len() as u32 + 1,
-                                    "a quote inside a field that does not start with a quote".to_owned(),
+                                    "a quote inside a field that does not start with a quote"
+                                        .to_owned(),
                                 ));
                                 state = State::SkipLine;
                                 i += 1;
@@ -226,7 +238,11 @@ impl<B: BufRead> Tokenizer<B> {
                                 end_line(&mut self.line, &mut self.after_cr, rest[at]);
                                 self.input.consume(i + at + 1);
                                 let (line, column, message) = bad.take().unwrap_or_default();
-                                return Ok(Token::BadQuoting { line, column, message });
+                                return Ok(Token::BadQuoting {
+                                    line,
+                                    column,
+                                    message,
+                                });
                             }
                             None => i = len,
                         }
@@ -248,7 +264,11 @@ impl<B: BufRead> Tokenizer<B> {
         match state {
             State::SkipLine => {
                 let (line, column, message) = bad.unwrap_or_default();
-                Token::BadQuoting { line, column, message }
+                Token::BadQuoting {
+                    line,
+                    column,
+                    message,
+                }
             }
             State::Quoted => Token::BadQuoting {
                 line: quote_line,
@@ -284,10 +304,16 @@ mod tests {
         loop {
             match tokenizer.next_token().unwrap() {
                 Token::Record { line } => {
-                    let fields: Vec<&str> = (0..tokenizer.field_count()).map(|i| tokenizer.field(i)).collect();
+                    let fields: Vec<&str> = (0..tokenizer.field_count())
+                        .map(|i| tokenizer.field(i))
+                        .collect();
                     out.push_str(&format!("{line}: {}\n", fields.join("|")));
                 }
-                Token::BadQuoting { line, column, message } => {
+                Token::BadQuoting {
+                    line,
+                    column,
+                    message,
+                } => {
                     out.push_str(&format!("{line}:{column}: BadQuoting {message}\n"));
                 }
                 Token::End => break,
@@ -314,7 +340,10 @@ mod tests {
     fn quoted_fields() {
         check("\"a,b\",\"say \"\"hi\"\"\"\n", "1: a,b|say \"hi\"\n");
         check("\"two\nlines\",x\nnext,y\n", "1: two\nlines|x\n3: next|y\n");
-        check("\"two\r\nlines\",x\r\nnext,y\r\n", "1: two\r\nlines|x\n3: next|y\n");
+        check(
+            "\"two\r\nlines\",x\r\nnext,y\r\n",
+            "1: two\r\nlines|x\n3: next|y\n",
+        );
         check("\"\",\"\"\n", "1: |\n");
     }
 
@@ -324,7 +353,13 @@ mod tests {
             "a,b\nx,y\"z\nc,d\n",
             "1: a|b\n2:2: BadQuoting a quote inside a field that does not start with a quote\n3: c|d\n",
         );
-        check("\"a\"b,c\nd,e\n", "1:1: BadQuoting text after the closing quote of a field\n2: d|e\n");
-        check("a\n\"open,\nmore\n", "1: a\n2:1: BadQuoting the quote opened on line 2 is never closed\n");
+        check(
+            "\"a\"b,c\nd,e\n",
+            "1:1: BadQuoting text after the closing quote of a field\n2: d|e\n",
+        );
+        check(
+            "a\n\"open,\nmore\n",
+            "1: a\n2:1: BadQuoting the quote opened on line 2 is never closed\n",
+        );
     }
 }

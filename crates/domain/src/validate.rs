@@ -52,14 +52,21 @@ impl Problems {
 /// a file over the limit is rejected without reading it.
 ///
 /// Returns `Err` only when the bytes could not be read at all (disk or network).
-pub fn validate<R: Read>(raw: R, size: Option<u64>, options: ReadOptions) -> Result<ValidationReport, std::io::Error> {
+pub fn validate<R: Read>(
+    raw: R,
+    size: Option<u64>,
+    options: ReadOptions,
+) -> Result<ValidationReport, std::io::Error> {
     let mut problems = Problems::default();
     if let Some(size) = size.filter(|&size| size > options.max_bytes) {
         problems.push(Problem::new(
             0,
             None,
             ErrorCode::FileTooLarge,
-            format!("the file has {size} bytes; the limit is {} bytes", options.max_bytes),
+            format!(
+                "the file has {size} bytes; the limit is {} bytes",
+                options.max_bytes
+            ),
         ));
         return Ok(report(problems, 0, None, String::new(), size, true));
     }
@@ -67,7 +74,14 @@ pub fn validate<R: Read>(raw: R, size: Option<u64>, options: ReadOptions) -> Res
         Ok(reader) => reader,
         Err(ReadError::File(found)) => {
             found.into_iter().for_each(|p| problems.push(p));
-            return Ok(report(problems, 0, None, String::new(), size.unwrap_or(0), true));
+            return Ok(report(
+                problems,
+                0,
+                None,
+                String::new(),
+                size.unwrap_or(0),
+                true,
+            ));
         }
         Err(ReadError::Io(err)) => return Err(err),
     };
@@ -104,17 +118,30 @@ pub fn validate<R: Read>(raw: R, size: Option<u64>, options: ReadOptions) -> Res
                 }
             }
             Err(found) => {
-                lines_match_records = lines_match_records && found.first().is_some_and(|p| p.line == rows + 1);
+                lines_match_records =
+                    lines_match_records && found.first().is_some_and(|p| p.line == rows + 1);
                 found.into_iter().for_each(|p| problems.push(p));
             }
         }
     }
     if rows == 0 && problems.count == 0 {
-        problems.push(Problem::new(1, None, ErrorCode::EmptyFile, "the file has a header but no data rows"));
+        problems.push(Problem::new(
+            1,
+            None,
+            ErrorCode::EmptyFile,
+            "the file has a header but no data rows",
+        ));
     }
     let sha256 = reader.sha256_hex();
     let size_bytes = reader.bytes_read();
-    Ok(report(problems, rows, Some(encoding), sha256, size_bytes, lines_match_records))
+    Ok(report(
+        problems,
+        rows,
+        Some(encoding),
+        sha256,
+        size_bytes,
+        lines_match_records,
+    ))
 }
 
 fn report(

@@ -29,7 +29,10 @@ impl UserId {
         if text.is_empty() {
             return Err(BadUserId::Empty);
         }
-        if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(BadUserId::BadCharacter(text.to_owned()));
         }
         if text.len() > UserId::MAX_LEN {
@@ -115,8 +118,14 @@ impl Count {
         if significant.len() > 10 {
             return Err(BadCount::TooLarge(text.to_owned()));
         }
-        let value: i64 = if significant.is_empty() { 0 } else { significant.parse().unwrap_or(i64::MAX) };
-        i32::try_from(value).map(Count).map_err(|_| BadCount::TooLarge(text.to_owned()))
+        let value: i64 = if significant.is_empty() {
+            0
+        } else {
+            significant.parse().unwrap_or(i64::MAX)
+        };
+        i32::try_from(value)
+            .map(Count)
+            .map_err(|_| BadCount::TooLarge(text.to_owned()))
     }
 
     pub fn new(value: i32) -> Option<Count> {
@@ -135,7 +144,9 @@ impl TryFrom<i64> for Count {
         if value < 0 {
             return Err(BadCount::Negative(value.to_string()));
         }
-        i32::try_from(value).map(Count).map_err(|_| BadCount::TooLarge(value.to_string()))
+        i32::try_from(value)
+            .map(Count)
+            .map_err(|_| BadCount::TooLarge(value.to_string()))
     }
 }
 
@@ -177,9 +188,18 @@ mod tests {
         check_user_id("a_b-C9", "ok a_b-C9");
         check_user_id("0123456789", "ok 0123456789");
         check_user_id("", "err the user id is empty");
-        check_user_id("01234567890", "err the user id `01234567890` is longer than 10 characters");
-        check_user_id(" U1", "err the user id ` U1` has a character outside A-Z, a-z, 0-9, `_` and `-`");
-        check_user_id("ユーザー", "err the user id `ユーザー` has a character outside A-Z, a-z, 0-9, `_` and `-`");
+        check_user_id(
+            "01234567890",
+            "err the user id `01234567890` is longer than 10 characters",
+        );
+        check_user_id(
+            " U1",
+            "err the user id ` U1` has a character outside A-Z, a-z, 0-9, `_` and `-`",
+        );
+        check_user_id(
+            "ユーザー",
+            "err the user id `ユーザー` has a character outside A-Z, a-z, 0-9, `_` and `-`",
+        );
     }
 
     #[test]
@@ -190,7 +210,10 @@ mod tests {
         check_count("2147483647", "ok 2147483647");
         check_count("00000000002147483647", "ok 2147483647");
         check_count("2147483648", "err `2147483648` is larger than 2147483647");
-        check_count("99999999999999999999", "err `99999999999999999999` is larger than 2147483647");
+        check_count(
+            "99999999999999999999",
+            "err `99999999999999999999` is larger than 2147483647",
+        );
         check_count("-1", "err `-1` is negative");
         check_count("", "err the count is empty");
         check_count("1.5", "err `1.5` is not a whole number");
@@ -201,8 +224,11 @@ mod tests {
     #[test]
     fn packed_ids_differ_when_ids_differ() {
         let ids = ["a", "a0", "0a", "A", "", "aa", "0123456789", "012345678"];
-        let packed: std::collections::HashSet<u128> =
-            ids.iter().filter_map(|id| UserId::parse(id).ok()).map(|id| id.packed()).collect();
+        let packed: std::collections::HashSet<u128> = ids
+            .iter()
+            .filter_map(|id| UserId::parse(id).ok())
+            .map(|id| id.packed())
+            .collect();
         assert_eq!(packed.len(), ids.len() - 1);
     }
 }

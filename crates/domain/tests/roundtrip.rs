@@ -18,21 +18,52 @@ struct Table {
 fn table() -> impl Strategy<Value = Table> {
     let row = ("[A-Za-z0-9_-]{1,10}", 0..=i32::MAX, 0..=i32::MAX);
     let order = Just(Column::ALL.to_vec()).prop_shuffle();
-    let encoding = prop_oneof![Just(Encoding::Utf8), Just(Encoding::Utf8Bom), Just(Encoding::ShiftJis)];
-    (prop::collection::vec(row, 1..40), any::<bool>(), order, any::<bool>(), any::<bool>(), encoding).prop_map(
-        |(rows, japanese, order, crlf, quote_all, encoding)| Table { rows, japanese, order, crlf, quote_all, encoding },
+    let encoding = prop_oneof![
+        Just(Encoding::Utf8),
+        Just(Encoding::Utf8Bom),
+        Just(Encoding::ShiftJis)
+    ];
+    (
+        prop::collection::vec(row, 1..40),
+        any::<bool>(),
+        order,
+        any::<bool>(),
+        any::<bool>(),
+        encoding,
     )
+        .prop_map(|(rows, japanese, order, crlf, quote_all, encoding)| Table {
+            rows,
+            japanese,
+            order,
+            crlf,
+            quote_all,
+            encoding,
+        })
 }
 
 fn write(table: &Table) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
-        .terminator(if table.crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
-        .quote_style(if table.quote_all { csv::QuoteStyle::Always } else { csv::QuoteStyle::Necessary })
+        .terminator(if table.crlf {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
+        })
+        .quote_style(if table.quote_all {
+            csv::QuoteStyle::Always
+        } else {
+            csv::QuoteStyle::Necessary
+        })
         .from_writer(Vec::new());
     let names: Vec<&str> = table
         .order
         .iter()
-        .map(|c| if table.japanese { c.japanese_name() } else { c.english_name() })
+        .map(|c| {
+            if table.japanese {
+                c.japanese_name()
+            } else {
+                c.english_name()
+            }
+        })
         .collect();
     writer.write_record(&names).unwrap();
     for (user, login, post) in &table.rows {
@@ -56,11 +87,23 @@ fn write(table: &Table) -> Vec<u8> {
 }
 
 fn read(bytes: &[u8], choice: EncodingChoice) -> (Encoding, Vec<(u64, String, i32, i32)>) {
-    let mut reader = CsvReader::open(bytes, ReadOptions { encoding: choice, ..ReadOptions::default() }).unwrap();
+    let mut reader = CsvReader::open(
+        bytes,
+        ReadOptions {
+            encoding: choice,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
     let mut rows = Vec::new();
     while let Some(row) = reader.next_row().unwrap() {
         let row = row.unwrap();
-        rows.push((row.line, row.user_id.to_string(), row.login_count.get(), row.post_count.get()));
+        rows.push((
+            row.line,
+            row.user_id.to_string(),
+            row.login_count.get(),
+            row.post_count.get(),
+        ));
     }
     (reader.encoding(), rows)
 }

@@ -12,7 +12,10 @@ pub const MAX_MESSAGE: usize = 1_000;
 /// The diagnostic of a failed invocation: `error_type` is the name the state machine matches
 /// (for example `DatabaseError`); the message is the error's chain, redacted and capped.
 pub fn diagnostic(error_type: &str, err: &dyn Error) -> Diagnostic {
-    Diagnostic { error_type: error_type.to_owned(), error_message: cap(&redact(&error_chain(err)), MAX_MESSAGE) }
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: cap(&redact(&error_chain(err)), MAX_MESSAGE),
+    }
 }
 
 /// An error and its causes, `outer: inner: innermost`. A cause that its error already quotes at
@@ -52,10 +55,23 @@ mod tests {
 
     #[test]
     fn chains_skip_causes_already_quoted() {
-        let err = Layer("reading failed: disk", Some(Box::new(Layer("disk", Some(Box::new(Layer("sector 7", None)))))));
+        let err = Layer(
+            "reading failed: disk",
+            Some(Box::new(Layer(
+                "disk",
+                Some(Box::new(Layer("sector 7", None))),
+            ))),
+        );
         assert_eq!(error_chain(&err), "reading failed: disk: sector 7");
-        let d = diagnostic("DatabaseError", &Layer("login as admin@example.com failed", None));
+        let d = diagnostic(
+            "DatabaseError",
+            &Layer("login as admin@example.com failed", None),
+        );
         assert_eq!(d.error_type, "DatabaseError");
-        assert!(!d.error_message.contains("admin@example.com"), "{}", d.error_message);
+        assert!(
+            !d.error_message.contains("admin@example.com"),
+            "{}",
+            d.error_message
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! The check itself: read the execution's errors, decide, close the ledger entry, notify, emit
 //! metrics. The decisions are in [`crate::verdict`]; this module does the IO around them.
 
-
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
@@ -65,7 +64,6 @@ impl From<CheckError> for Diagnostic {
         userlog_lambda::diagnostic(err.error_type(), &err)
     }
 }
-
 
 /// Everything the check talks to, built once per process.
 #[derive(Debug)]

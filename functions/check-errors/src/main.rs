@@ -3,13 +3,13 @@
 
 use anyhow::Context;
 use check_errors::{Config, Deps, handle};
-use secrecy::ExposeSecret as _;
-use userlog_db::migrate::{SchemaName, lazy_pool};
 use lambda_runtime::{LambdaEvent, service_fn};
+use secrecy::ExposeSecret as _;
 use userlog_aws::{
     AwsSettings, Clients, ErrorLog, SesNotifier, SlackSource, SnsNotifier, database_url_from_env,
     http_client, sdk_config,
 };
+use userlog_db::migrate::{SchemaName, lazy_pool};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,8 +28,14 @@ async fn main() -> anyhow::Result<()> {
     let database_url = database_url_from_env(&sdk)
         .await
         .context("finding the database")?;
-    let schema = config.database_schema.as_deref().map(SchemaName::parse).transpose().context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2).context("reading the database URL")?;
+    let schema = config
+        .database_schema
+        .as_deref()
+        .map(SchemaName::parse)
+        .transpose()
+        .context("reading DATABASE_SCHEMA")?;
+    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
+        .context("reading the database URL")?;
     let deps = Deps {
         errors: ErrorLog::new(clients.dynamodb.clone(), config.error_table.clone()),
         alerts: SnsNotifier {

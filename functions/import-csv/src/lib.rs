@@ -11,7 +11,9 @@ use sqlx::PgPool;
 use userlog_aws::{AuditLog, AwsError, ErrorLog, s3};
 use userlog_db::apply::changes_page;
 use userlog_db::bulk::{self, BulkError, BulkOptions, ImportRequest, Progress};
-use userlog_domain::records::{AuditContext, AuditRecord, ErrorRecord, ErrorSource, ProcessingStage};
+use userlog_domain::records::{
+    AuditContext, AuditRecord, ErrorRecord, ErrorSource, ProcessingStage,
+};
 use userlog_domain::rules::{ImportSummary, SourceObject};
 
 /// What the state machine passes in the container's environment, and the task's settings.
@@ -51,15 +53,25 @@ impl Task {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Task, TaskConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str| get(name).ok_or(TaskConfigError::Missing(name));
         let time = |name: &'static str, text: String| {
             DateTime::parse_from_rfc3339(&text)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|err| TaskConfigError::Invalid { name, reason: err.to_string() })
+                .map_err(|err| TaskConfigError::Invalid {
+                    name,
+                    reason: err.to_string(),
+                })
         };
         let number = |name: &'static str, text: String| {
-            text.parse::<i64>().map_err(|err| TaskConfigError::Invalid { name, reason: err.to_string() })
+            text.parse::<i64>().map_err(|err| TaskConfigError::Invalid {
+                name,
+                reason: err.to_string(),
+            })
         };
         Ok(Task {
             source: SourceObject {
@@ -70,7 +82,9 @@ impl Task {
             import_id: number("IMPORT_ID", required("IMPORT_ID")?)?,
             as_of: time("IMPORT_AS_OF", required("IMPORT_AS_OF")?)?,
             execution_name: required("EXECUTION_NAME")?,
-            start_time: get("EXECUTION_START_TIME").map(|t| time("EXECUTION_START_TIME", t)).transpose()?,
+            start_time: get("EXECUTION_START_TIME")
+                .map(|t| time("EXECUTION_START_TIME", t))
+                .transpose()?,
             audit_table: required("AUDIT_TABLE")?,
             error_table: required("ERROR_TABLE")?,
             max_bytes: match get("MAX_FILE_BYTES") {
@@ -136,8 +150,12 @@ pub async fn run(deps: &Deps, task: &Task) -> Result<ImportSummary, TaskError> {
     let mut options = BulkOptions::default();
     options.read.max_bytes = task.max_bytes;
     // Each attempt downloads the object again, only while it still has the claimed ETag.
-    let (client, bucket, key, etag) =
-        (deps.s3.clone(), task.source.bucket.clone(), task.source.key.clone(), task.source.etag.clone());
+    let (client, bucket, key, etag) = (
+        deps.s3.clone(),
+        task.source.bucket.clone(),
+        task.source.key.clone(),
+        task.source.etag.clone(),
+    );
     let runtime = tokio::runtime::Handle::current();
     let open = move || {
         let object = runtime
@@ -145,8 +163,12 @@ pub async fn run(deps: &Deps, task: &Task) -> Result<ImportSummary, TaskError> {
             .map_err(std::io::Error::other)?;
         Ok(BufReader::with_capacity(256 * 1024, object.into_reader()))
     };
-    let progress = Arc::new(LogProgress { last_logged: Default::default() });
-    let summary = bulk::import(&deps.pool, open, &request, &options, progress).await.map_err(TaskError::Import)?;
+    let progress = Arc::new(LogProgress {
+        last_logged: Default::default(),
+    });
+    let summary = bulk::import(&deps.pool, open, &request, &options, progress)
+        .await
+        .map_err(TaskError::Import)?;
 
     if summary.status.applied() {
         publish_changes(deps, task).await?;
@@ -162,9 +184,17 @@ pub async fn run(deps: &Deps, task: &Task) -> Result<ImportSummary, TaskError> {
         .problems
         .iter()
         .map(|p| ErrorRecord::from_problem(&source, p))
-        .chain(summary.row_errors.iter().map(|e| ErrorRecord::from_row_error(&source, e)))
+        .chain(
+            summary
+                .row_errors
+                .iter()
+                .map(|e| ErrorRecord::from_row_error(&source, e)),
+        )
         .collect();
-    deps.errors.put(&records).await.map_err(TaskError::ErrorLog)?;
+    deps.errors
+        .put(&records)
+        .await
+        .map_err(TaskError::ErrorLog)?;
     Ok(summary)
 }
 
@@ -182,11 +212,22 @@ async fn publish_changes(deps: &Deps, task: &Task) -> Result<(), TaskError> {
         let page = changes_page(&deps.pool, task.import_id, after.as_deref(), AUDIT_PAGE)
             .await
             .map_err(TaskError::Changes)?;
-        let Some(last) = page.last() else { return Ok(()) };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = Some(last.user_id.as_str().to_owned());
         let records: Vec<AuditRecord> = page
             .iter()
-            .map(|c| AuditRecord::statistics_update(&context, &c.user_id, c.line, c.old, c.new, c.changed_at))
+            .map(|c| {
+                AuditRecord::statistics_update(
+                    &context,
+                    &c.user_id,
+                    c.line,
+                    c.old,
+                    c.new,
+                    c.changed_at,
+                )
+            })
             .collect();
         deps.audit.put(&records).await.map_err(TaskError::Audit)?;
     }
@@ -208,10 +249,23 @@ mod tests {
             ("AUDIT_TABLE", "logs"),
             ("ERROR_TABLE", "errors"),
         ];
-        let lookup = |name: &str| env.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned());
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
         let task = Task::from_lookup(lookup).unwrap();
-        assert_eq!((task.import_id, task.as_of.to_rfc3339().as_str()), (42, "2026-01-31T00:00:00+00:00"));
-        let missing = Task::from_lookup(|name| if name == "IMPORT_ID" { None } else { lookup(name) });
+        assert_eq!(
+            (task.import_id, task.as_of.to_rfc3339().as_str()),
+            (42, "2026-01-31T00:00:00+00:00")
+        );
+        let missing = Task::from_lookup(|name| {
+            if name == "IMPORT_ID" {
+                None
+            } else {
+                lookup(name)
+            }
+        });
         assert_eq!(missing, Err(TaskConfigError::Missing("IMPORT_ID")));
     }
 }

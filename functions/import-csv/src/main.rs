@@ -12,10 +12,13 @@ use userlog_domain::rules::ImportStatus;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().json().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-    )
-    .init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
     match import().await {
         Ok(status) if status.applied() || status == ImportStatus::Duplicate => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
@@ -30,9 +33,17 @@ async fn import() -> anyhow::Result<ImportStatus> {
     let task = Task::from_env().context("reading the task's environment")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk).await.context("finding the database")?;
-    let schema = task.database_schema.as_deref().map(SchemaName::parse).transpose().context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2).context("reading the database URL")?;
+    let database_url = database_url_from_env(&sdk)
+        .await
+        .context("finding the database")?;
+    let schema = task
+        .database_schema
+        .as_deref()
+        .map(SchemaName::parse)
+        .transpose()
+        .context("reading DATABASE_SCHEMA")?;
+    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
+        .context("reading the database URL")?;
     let deps = Deps {
         s3: clients.s3.clone(),
         audit: AuditLog::new(clients.dynamodb.clone(), task.audit_table.clone()),

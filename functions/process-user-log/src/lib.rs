@@ -10,7 +10,9 @@ use userlog_aws::{AuditLog, AwsError, ErrorLog};
 use userlog_db::DbError;
 use userlog_db::apply::{BatchRow, apply_batch};
 use userlog_domain::batch::MapItem;
-use userlog_domain::records::{AuditContext, AuditRecord, ErrorRecord, ErrorSource, ProcessingStage};
+use userlog_domain::records::{
+    AuditContext, AuditRecord, ErrorRecord, ErrorSource, ProcessingStage,
+};
 use userlog_domain::rules::{RowError, Stamp};
 
 /// The function's settings, read once at start.
@@ -35,7 +37,11 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, MissingSetting> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Ok(Config {
             audit_table: get("AUDIT_TABLE").ok_or(MissingSetting("AUDIT_TABLE"))?,
             error_table: get("ERROR_TABLE").ok_or(MissingSetting("ERROR_TABLE"))?,
@@ -121,7 +127,11 @@ pub fn parse_items(batch: &Batch) -> (Vec<BatchRow>, Vec<RowError>) {
     let mut errors = Vec::new();
     for item in &batch.items {
         match item.parse(batch.batch_input.lines_match_records) {
-            Ok(row) => rows.push(BatchRow { line: row.line, user_id: row.user_id, counts: row.counts }),
+            Ok(row) => rows.push(BatchRow {
+                line: row.line,
+                user_id: row.user_id,
+                counts: row.counts,
+            }),
             Err(problem) => errors.push(RowError {
                 line: item.line(batch.batch_input.lines_match_records),
                 user_id: None,
@@ -136,8 +146,13 @@ pub fn parse_items(batch: &Batch) -> (Vec<BatchRow>, Vec<RowError>) {
 pub async fn handle(deps: &Deps, batch: Batch) -> Result<BatchResult, BatchError> {
     let input = &batch.batch_input;
     let (rows, mut row_errors) = parse_items(&batch);
-    let stamp = Stamp { as_of: input.as_of, import_id: input.import_id };
-    let outcome = apply_batch(&deps.pool, stamp, &rows).await.map_err(BatchError::Database)?;
+    let stamp = Stamp {
+        as_of: input.as_of,
+        import_id: input.import_id,
+    };
+    let outcome = apply_batch(&deps.pool, stamp, &rows)
+        .await
+        .map_err(BatchError::Database)?;
 
     let context = AuditContext {
         execution_name: input.execution_name.clone(),
@@ -148,7 +163,9 @@ pub async fn handle(deps: &Deps, batch: Batch) -> Result<BatchResult, BatchError
     let audit: Vec<AuditRecord> = outcome
         .changes
         .iter()
-        .map(|c| AuditRecord::statistics_update(&context, &c.user_id, c.line, c.old, c.new, c.changed_at))
+        .map(|c| {
+            AuditRecord::statistics_update(&context, &c.user_id, c.line, c.old, c.new, c.changed_at)
+        })
         .collect();
     deps.audit.put(&audit).await.map_err(BatchError::Audit)?;
 
@@ -161,8 +178,14 @@ pub async fn handle(deps: &Deps, batch: Batch) -> Result<BatchResult, BatchError
             at: input.start_time.unwrap_or(input.as_of),
             retry_count: 0,
         };
-        let records: Vec<ErrorRecord> = row_errors.iter().map(|e| ErrorRecord::from_row_error(&source, e)).collect();
-        deps.errors.put(&records).await.map_err(BatchError::ErrorLog)?;
+        let records: Vec<ErrorRecord> = row_errors
+            .iter()
+            .map(|e| ErrorRecord::from_row_error(&source, e))
+            .collect();
+        deps.errors
+            .put(&records)
+            .await
+            .map_err(BatchError::ErrorLog)?;
     }
     Ok(BatchResult {
         rows: batch.items.len() as u64,
@@ -194,6 +217,9 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].line, rows[0].user_id.as_str()), (Some(2), "U1"));
         assert_eq!(errors.len(), 1);
-        assert_eq!((errors[0].line, errors[0].code), (Some(3), userlog_domain::ErrorCode::BadCount));
+        assert_eq!(
+            (errors[0].line, errors[0].code),
+            (Some(3), userlog_domain::ErrorCode::BadCount)
+        );
     }
 }

@@ -14,17 +14,27 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading the settings")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk).await.context("finding the database")?;
-    let schema = config.database_schema.as_deref().map(SchemaName::parse).transpose().context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2).context("reading the database URL")?;
+    let database_url = database_url_from_env(&sdk)
+        .await
+        .context("finding the database")?;
+    let schema = config
+        .database_schema
+        .as_deref()
+        .map(SchemaName::parse)
+        .transpose()
+        .context("reading DATABASE_SCHEMA")?;
+    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
+        .context("reading the database URL")?;
     let deps = Deps {
         audit: AuditLog::new(clients.dynamodb.clone(), config.audit_table.clone()),
         errors: ErrorLog::new(clients.dynamodb.clone(), config.error_table.clone()),
         pool,
     };
     let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch>| async move { handle(deps, event.payload).await }))
-        .await
-        .map_err(|err| anyhow::anyhow!(err))
-        .context("running the Lambda runtime")
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch>| async move {
+        handle(deps, event.payload).await
+    }))
+    .await
+    .map_err(|err| anyhow::anyhow!(err))
+    .context("running the Lambda runtime")
 }

@@ -11,8 +11,10 @@ use sqlx::PgPool;
 use userlog_aws::{AwsError, ErrorLog, s3};
 use userlog_db::DbError;
 use userlog_db::ledger::{self, Claim};
-use userlog_domain::records::{ErrorRecord, ErrorSource, ProcessingStage, RETENTION_DAYS, ttl_after};
 use userlog_domain::reader::{Problem, ReadOptions};
+use userlog_domain::records::{
+    ErrorRecord, ErrorSource, ProcessingStage, RETENTION_DAYS, ttl_after,
+};
 use userlog_domain::rules::{ImportStatus, ImportSummary, SourceObject, as_of_from_key};
 use userlog_domain::validate::{ValidationReport, validate};
 use userlog_domain::{Encoding, EncodingChoice};
@@ -46,7 +48,11 @@ impl Config {
 
     /// Reads the settings through `lookup`; empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let bytes = |name: &'static str, default: u64| match get(name) {
             Some(v) => v.parse().map_err(|_| ConfigError::NotBytes(name)),
             None => Ok(default),
@@ -151,15 +157,28 @@ pub struct Deps {
 /// files go to the bulk task.
 pub fn route(report: &ValidationReport, threshold_bytes: u64) -> Route {
     let shift_jis = report.encoding == Some(Encoding::ShiftJis);
-    if shift_jis || report.size_bytes > threshold_bytes { Route::Bulk } else { Route::Map }
+    if shift_jis || report.size_bytes > threshold_bytes {
+        Route::Bulk
+    } else {
+        Route::Map
+    }
 }
 
 pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateError> {
-    let info = s3::head_object(&deps.s3, &request.bucket, &request.key).await.map_err(ValidateError::Object)?;
+    let info = s3::head_object(&deps.s3, &request.bucket, &request.key)
+        .await
+        .map_err(ValidateError::Object)?;
     let etag = request.etag.clone().unwrap_or_else(|| info.etag.clone());
-    let as_of = as_of_from_key(&request.key).or(info.last_modified).or(request.event_time).unwrap_or_else(Utc::now);
+    let as_of = as_of_from_key(&request.key)
+        .or(info.last_modified)
+        .or(request.event_time)
+        .unwrap_or_else(Utc::now);
     let at = request.event_time.unwrap_or(as_of);
-    let source = SourceObject { bucket: request.bucket.clone(), key: request.key.clone(), etag: etag.clone() };
+    let source = SourceObject {
+        bucket: request.bucket.clone(),
+        key: request.key.clone(),
+        etag: etag.clone(),
+    };
     let mut response = Response {
         is_valid: true,
         duplicate: false,
@@ -176,10 +195,20 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateE
         lines_match_records: true,
     };
 
-    let mut conn = deps.pool.acquire().await.map_err(|e| ValidateError::Ledger(e.into()))?;
-    let claim = ledger::claim(&mut conn, &source, as_of, &request.execution_name, ledger::DEFAULT_STALE_AFTER)
+    let mut conn = deps
+        .pool
+        .acquire()
         .await
-        .map_err(ValidateError::Ledger)?;
+        .map_err(|e| ValidateError::Ledger(e.into()))?;
+    let claim = ledger::claim(
+        &mut conn,
+        &source,
+        as_of,
+        &request.execution_name,
+        ledger::DEFAULT_STALE_AFTER,
+    )
+    .await
+    .map_err(ValidateError::Ledger)?;
     drop(conn);
     let import_id = match claim {
         Claim::Claimed { import_id, .. } => import_id,
@@ -192,7 +221,10 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateE
     };
     response.import_id = Some(import_id);
 
-    let options = ReadOptions { encoding: EncodingChoice::Detect, max_bytes: deps.config.max_bytes };
+    let options = ReadOptions {
+        encoding: EncodingChoice::Detect,
+        max_bytes: deps.config.max_bytes,
+    };
     let report = if info.size > deps.config.max_bytes {
         validate(std::io::empty(), Some(info.size), options).map_err(ValidateError::Read)?
     } else {
@@ -200,7 +232,13 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateE
             .await
             .map_err(ValidateError::Object)?;
         object
-            .read_blocking(move |body| validate(BufReader::with_capacity(256 * 1024, body), Some(info.size), options))
+            .read_blocking(move |body| {
+                validate(
+                    BufReader::with_capacity(256 * 1024, body),
+                    Some(info.size),
+                    options,
+                )
+            })
             .await
             .map_err(ValidateError::Object)?
             .map_err(ValidateError::Read)?
@@ -214,7 +252,9 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateE
     response.route = route(&report, deps.config.bulk_threshold_bytes);
 
     if report.is_valid {
-        ledger::set_route(&deps.pool, import_id, route_name(response.route)).await.map_err(ValidateError::Ledger)?;
+        ledger::set_route(&deps.pool, import_id, route_name(response.route))
+            .await
+            .map_err(ValidateError::Ledger)?;
     } else {
         let error_source = ErrorSource {
             execution_name: request.execution_name.clone(),
@@ -223,12 +263,24 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateE
             at,
             retry_count: 0,
         };
-        let records: Vec<ErrorRecord> =
-            report.errors.iter().map(|problem| ErrorRecord::from_problem(&error_source, problem)).collect();
-        deps.errors.put(&records).await.map_err(ValidateError::ErrorLog)?;
+        let records: Vec<ErrorRecord> = report
+            .errors
+            .iter()
+            .map(|problem| ErrorRecord::from_problem(&error_source, problem))
+            .collect();
+        deps.errors
+            .put(&records)
+            .await
+            .map_err(ValidateError::ErrorLog)?;
         let summary = rejected_summary(&report, import_id, as_of);
-        let mut conn = deps.pool.acquire().await.map_err(|e| ValidateError::Ledger(e.into()))?;
-        ledger::record_summary(&mut conn, import_id, &summary).await.map_err(ValidateError::Ledger)?;
+        let mut conn = deps
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| ValidateError::Ledger(e.into()))?;
+        ledger::record_summary(&mut conn, import_id, &summary)
+            .await
+            .map_err(ValidateError::Ledger)?;
     }
     response.errors = report.errors;
     Ok(response)
@@ -242,7 +294,11 @@ fn route_name(route: Route) -> &'static str {
 }
 
 /// The ledger's summary of a file the validator rejected.
-pub fn rejected_summary(report: &ValidationReport, import_id: i64, as_of: DateTime<Utc>) -> ImportSummary {
+pub fn rejected_summary(
+    report: &ValidationReport,
+    import_id: i64,
+    as_of: DateTime<Utc>,
+) -> ImportSummary {
     ImportSummary {
         status: ImportStatus::Rejected,
         import_id: Some(import_id),
@@ -257,7 +313,6 @@ pub fn rejected_summary(report: &ValidationReport, import_id: i64, as_of: DateTi
         problems: report.errors.clone(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -286,15 +341,23 @@ mod tests {
 
     #[test]
     fn settings_have_defaults_and_reject_nonsense() {
-        let config = Config::from_lookup(|name| (name == "ERROR_TABLE").then(|| "errors".to_owned())).unwrap();
-        assert_eq!((config.max_bytes, config.bulk_threshold_bytes), (100 * 1024 * 1024, 10 * 1024 * 1024));
+        let config =
+            Config::from_lookup(|name| (name == "ERROR_TABLE").then(|| "errors".to_owned()))
+                .unwrap();
+        assert_eq!(
+            (config.max_bytes, config.bulk_threshold_bytes),
+            (100 * 1024 * 1024, 10 * 1024 * 1024)
+        );
         let bad = Config::from_lookup(|name| match name {
             "ERROR_TABLE" => Some("errors".to_owned()),
             "MAX_FILE_BYTES" => Some("lots".to_owned()),
             _ => None,
         });
         assert_eq!(bad, Err(ConfigError::NotBytes("MAX_FILE_BYTES")));
-        assert_eq!(Config::from_lookup(|_| None), Err(ConfigError::Missing("ERROR_TABLE")));
+        assert_eq!(
+            Config::from_lookup(|_| None),
+            Err(ConfigError::Missing("ERROR_TABLE"))
+        );
     }
 
     #[test]
