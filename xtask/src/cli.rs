@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Build, check, deploy and run the userlog import pipeline.")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, check, deploy and run the userlog import pipeline."
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -1,19 +1,19 @@
 //! `cargo xtask`: builds, checks, deploys and runs the pipeline. Each subcommand lives in its own module.
 
-mod cli;
-mod local;
-mod migrate;
-mod validate_csv;
-mod import;
-mod demo;
 mod bench;
-mod render;
-mod validate;
+mod build;
+mod cli;
+mod demo;
 mod diff;
 mod graph;
-mod test;
+mod import;
+mod local;
+mod migrate;
 mod progress;
-mod build;
+mod render;
+mod test;
+mod validate;
+mod validate_csv;
 
 use std::process::ExitCode;
 
@@ -58,7 +58,10 @@ fn read_options(
         Some(name) => EncodingChoice::Exactly(name.parse()?),
         None => EncodingChoice::Detect,
     };
-    let mut options = userlog_domain::reader::ReadOptions { encoding, ..Default::default() };
+    let mut options = userlog_domain::reader::ReadOptions {
+        encoding,
+        ..Default::default()
+    };
     if let Some(max_bytes) = max_bytes {
         options.max_bytes = max_bytes;
     }
@@ -68,19 +71,29 @@ fn read_options(
 /// A connection pool to `url`, with tables looked up in `schema` when one is given.
 async fn connect(url: &str, schema: Option<&str>) -> anyhow::Result<sqlx::PgPool> {
     use anyhow::Context as _;
-    let schema = schema.map(userlog_db::migrate::SchemaName::parse).transpose()?;
-    userlog_db::migrate::connect_pool(url, schema.as_ref(), 4).await.context("cannot connect to the database")
+    let schema = schema
+        .map(userlog_db::migrate::SchemaName::parse)
+        .transpose()?;
+    userlog_db::migrate::connect_pool(url, schema.as_ref(), 4)
+        .await
+        .context("cannot connect to the database")
 }
 
 /// The root of this checkout (the directory of the workspace's `Cargo.toml`).
 fn workspace_root() -> std::path::PathBuf {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| manifest_dir.to_path_buf())
+    manifest_dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| manifest_dir.to_path_buf())
 }
 
 /// Logs go to stderr so that stdout stays clean for `--json` output.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XTASK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
