@@ -585,7 +585,13 @@ class LocalTaskRunner:
         log.flush()
         try:
             process = subprocess.Popen(
-                argv, env=environment, cwd=log_path.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                argv,
+                env=environment,
+                cwd=log_path.parent,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         except OSError as error:
             log.close()
             return self.fail_to_start(task, f"CannotStartContainerError: {argv[0]}: {error}")

@@ -1,5 +1,6 @@
 //! `cargo xtask local up|down|status|env`: the local stand-ins of this checkout (a throwaway
-//! PostgreSQL cluster), their state kept under `.local/` in the repository root.
+//! PostgreSQL cluster and the AWS emulator, MiniStack), their state kept under `.local/` in the
+//! repository root.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

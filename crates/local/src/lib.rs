@@ -1,4 +1,5 @@
-//! Local stand-ins for one machine: a throwaway PostgreSQL cluster for this checkout.
+//! Local stand-ins for one machine: a throwaway PostgreSQL cluster and the AWS emulator
+//! (MiniStack) for this checkout.
 //!
 //! Every service keeps its state under `<repository root>/.local/<service>/` (or
 //! `$USERLOG_LOCAL_DIR/<service>/`), takes a file lock there around `up` and `down`, and reports
@@ -18,13 +19,16 @@
 pub mod error;
 pub mod layout;
 pub mod lock;
+pub mod ministack;
 pub mod postgres;
 pub mod privileges;
 pub mod process;
+pub mod python_tool;
 pub mod stack;
 
 pub use crate::error::LocalError;
 pub use crate::layout::{LOCAL_DIR_ENV, LocalDir};
+pub use crate::ministack::{EcsImage, MiniStack};
 pub use crate::postgres::Postgres;
 pub use crate::privileges::RunAs;
 pub use crate::stack::{

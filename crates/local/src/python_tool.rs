@@ -181,12 +181,22 @@ impl PythonTool {
     /// Creates the virtualenv and installs the pins unless they are already there. Holds a lock
     /// file beside the virtualenv meanwhile, so that concurrent callers do not run pip at once.
     pub fn ensure(&self, progress: Progress<'_>) -> Result<Installation, LocalError> {
+        self.ensure_with(find_in_path("python3"), progress)
+    }
+
+    /// [`PythonTool::ensure`] with the `python3` that creates the virtualenv (`None`: there is
+    /// none).
+    fn ensure_with(
+        &self,
+        python3: Option<PathBuf>,
+        progress: Progress<'_>,
+    ) -> Result<Installation, LocalError> {
         let _lock = self.lock()?;
         if self.is_installed() {
             return Ok(Installation::AlreadyInstalled);
         }
         if !self.python().is_file() {
-            let python3 = find_in_path("python3").ok_or(LocalError::PythonMissing)?;
+            let python3 = python3.ok_or(LocalError::PythonMissing)?;
             check_venv_module(&python3)?;
             progress(&format!(
                 "Creating a Python virtualenv in {} ...",
@@ -207,7 +217,13 @@ impl PythonTool {
         ));
         run_checked(
             Command::new(self.python())
-                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                ])
                 .args(&pins),
             "pip could not install the pinned packages; it needs access to PyPI (or to the index \
              PIP_INDEX_URL names); fix that and run the command again",
@@ -337,6 +353,36 @@ mod tests {
             .collect();
         assert_eq!(names, ["b", "c"]);
         assert_eq!(unsatisfied(&pins, &BTreeMap::new()).len(), 3);
+    }
+
+    #[test]
+    fn a_machine_without_python3_or_its_venv_module_is_told_what_to_install() {
+        let dir = std::env::temp_dir().join(format!("userlog-python-tool-{}", std::process::id()));
+        let tool = PythonTool::new(
+            dir.join("venv"),
+            parse_requirements("ministack==1.5.33\n").expect("pins"),
+        );
+        let error = tool.ensure_with(None, &mut |_| {}).expect_err("no python3");
+        assert!(matches!(error, LocalError::PythonMissing), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("apt-get install python3 python3-venv")
+        );
+
+        // A `python3` that cannot import venv and ensurepip (here: `false`, which fails whatever
+        // it is asked).
+        let without_venv = find_in_path("false").expect("`false` is installed");
+        let error = tool
+            .ensure_with(Some(without_venv), &mut |_| {})
+            .expect_err("no venv module");
+        assert!(
+            matches!(error, LocalError::VenvModuleMissing { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("apt-get install python3-venv"));
+        assert!(!tool.venv_dir().exists(), "nothing was created");
+        std::fs::remove_dir_all(&dir).expect("remove the test directory");
     }
 
     #[test]

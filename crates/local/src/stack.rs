@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::LocalError;
 use crate::layout::LocalDir;
+use crate::ministack::MiniStack;
 use crate::postgres::Postgres;
 
 /// Receives one line per slow step ("Initializing a new cluster ..."), for progress output.
@@ -150,6 +151,8 @@ pub struct LocalStack {
     dir: LocalDir,
     /// The throwaway PostgreSQL cluster.
     pub postgres: Postgres,
+    /// The AWS emulator.
+    pub ministack: MiniStack,
 }
 
 impl LocalStack {
@@ -162,6 +165,7 @@ impl LocalStack {
     pub fn at(dir: LocalDir) -> Self {
         Self {
             postgres: Postgres::new(dir.service_dir(Postgres::NAME)),
+            ministack: MiniStack::for_checkout(dir.service_dir(MiniStack::NAME)),
             dir,
         }
     }
@@ -173,7 +177,7 @@ impl LocalStack {
 
     /// The services in start order.
     pub fn services(&self) -> Vec<&dyn Service> {
-        vec![&self.postgres]
+        vec![&self.postgres, &self.ministack]
     }
 
     /// Starts every service that does not run yet.

@@ -84,7 +84,10 @@ pub fn entry_problem(image: &str, entry: &EcsImage) -> Option<String> {
         return Some("the image reference is empty or holds white space".to_owned());
     }
     if !entry.program.is_absolute() {
-        return Some("the program must be an absolute path (the emulator runs it from its own directory)".to_owned());
+        return Some(
+            "the program must be an absolute path (the emulator runs it from its own directory)"
+                .to_owned(),
+        );
     }
     if !is_executable(&entry.program) {
         return Some("the program is not an executable file".to_owned());

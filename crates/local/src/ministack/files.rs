@@ -136,7 +136,9 @@ pub struct MiniStackState {
 pub fn parse_status_line(response: &str) -> Option<u16> {
     let line = response.lines().next()?;
     let mut parts = line.split_whitespace();
-    parts.next().filter(|version| version.starts_with("HTTP/"))?;
+    parts
+        .next()
+        .filter(|version| version.starts_with("HTTP/"))?;
     parts.next()?.parse().ok()
 }
 
@@ -214,7 +216,10 @@ mod tests {
             parse_status_line("HTTP/1.1 200 OK\r\ncontent-type: x\r\n"),
             Some(200)
         );
-        assert_eq!(parse_status_line("HTTP/1.0 503 Service Unavailable"), Some(503));
+        assert_eq!(
+            parse_status_line("HTTP/1.0 503 Service Unavailable"),
+            Some(503)
+        );
         assert_eq!(parse_status_line("SSH-2.0-OpenSSH_9.6"), None);
         assert_eq!(parse_status_line(""), None);
     }
@@ -225,7 +230,10 @@ mod tests {
             parse_stat_group("4242 (python) S 1 4242 4242 0 -1"),
             Some(('S', 4242))
         );
-        assert_eq!(parse_stat_group("77 (boot (x) strap) Z 4242 4242 4242"), Some(('Z', 4242)));
+        assert_eq!(
+            parse_stat_group("77 (boot (x) strap) Z 4242 4242 4242"),
+            Some(('Z', 4242))
+        );
         assert_eq!(parse_stat_group("garbage"), None);
     }
 
