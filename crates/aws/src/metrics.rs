@@ -49,6 +49,37 @@ pub fn emit_emf(metrics: &ErrorMetrics<'_>) {
     println!("{}", render_emf(metrics));
 }
 
+/// The EMF line of one failed attempt to reach the database: `DatabaseConnectionErrors`, which
+/// the database-connection alarm watches.
+pub fn render_database_connection_error(
+    environment: &str,
+    function: &str,
+    timestamp: DateTime<Utc>,
+) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Environment"]],
+                "Metrics": [{"Name": "DatabaseConnectionErrors", "Unit": "Count"}],
+            }],
+        },
+        "Environment": environment,
+        "DatabaseConnectionErrors": 1,
+        "function": function,
+    })
+    .to_string()
+}
+
+/// Prints the `DatabaseConnectionErrors` EMF line on stdout.
+pub fn emit_database_connection_error(environment: &str, function: &str) {
+    println!(
+        "{}",
+        render_database_connection_error(environment, function, Utc::now())
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -66,5 +97,12 @@ mod tests {
             timestamp: "2026-01-02T03:04:05.678Z".parse().unwrap(),
         };
         expect![[r#"{"_aws":{"Timestamp":1767323045678,"CloudWatchMetrics":[{"Namespace":"CSV/Processing","Dimensions":[["Environment"]],"Metrics":[{"Name":"ErrorCount","Unit":"Count"},{"Name":"CriticalErrorCount","Unit":"Count"}]}]},"Environment":"production","ErrorCount":3,"CriticalErrorCount":1,"executionName":"import-0123abcd","outcome":"SUCCEEDED_WITH_ERRORS"}"#]].assert_eq(&render_emf(&metrics));
+    }
+
+    #[test]
+    fn database_connection_errors_count_one_per_failure() {
+        let at = "2026-01-02T03:04:05.678Z".parse().unwrap();
+        expect![[r#"{"_aws":{"Timestamp":1767323045678,"CloudWatchMetrics":[{"Namespace":"CSV/Processing","Dimensions":[["Environment"]],"Metrics":[{"Name":"DatabaseConnectionErrors","Unit":"Count"}]}]},"Environment":"staging","DatabaseConnectionErrors":1,"function":"validate-csv"}"#]]
+            .assert_eq(&render_database_connection_error("staging", "validate-csv", at));
     }
 }

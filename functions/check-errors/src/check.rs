@@ -95,6 +95,12 @@ pub async fn handle(deps: &Deps, event: &serde_json::Value) -> Result<CheckOutpu
         Err(err) => {
             let chain = userlog_lambda::error_chain(&err);
             tracing::error!(error_type = err.error_type(), error = %redact(&chain), "the check failed");
+            if err.error_type() == DbError::ERROR_NAME {
+                userlog_aws::metrics::emit_database_connection_error(
+                    &deps.config.environment,
+                    "check-errors",
+                );
+            }
             let message =
                 check_failed_message(&execution_info(&input, &deps.config.environment), &chain);
             let delivery = deliver(&deps.critical, &message).await;

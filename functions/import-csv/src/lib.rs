@@ -36,6 +36,8 @@ pub struct Task {
     pub max_bytes: u64,
     /// `DATABASE_SCHEMA`: the schema of a preview environment.
     pub database_schema: Option<String>,
+    /// `ENVIRONMENT`: the dimension of the task's metrics.
+    pub environment: String,
 }
 
 /// A setting is missing or malformed.
@@ -92,6 +94,7 @@ impl Task {
                 None => userlog_domain::reader::DEFAULT_MAX_BYTES,
             },
             database_schema: get("DATABASE_SCHEMA"),
+            environment: get("ENVIRONMENT").unwrap_or_else(|| "local".to_owned()),
         })
     }
 }
@@ -166,9 +169,18 @@ pub async fn run(deps: &Deps, task: &Task) -> Result<ImportSummary, TaskError> {
     let progress = Arc::new(LogProgress {
         last_logged: Default::default(),
     });
-    let summary = bulk::import(&deps.pool, open, &request, &options, progress)
-        .await
-        .map_err(TaskError::Import)?;
+    let summary = match bulk::import(&deps.pool, open, &request, &options, progress).await {
+        Ok(summary) => summary,
+        Err(err) => {
+            if matches!(&err, BulkError::Database(db) if db.is_transient()) {
+                userlog_aws::metrics::emit_database_connection_error(
+                    &task.environment,
+                    "import-csv",
+                );
+            }
+            return Err(TaskError::Import(err));
+        }
+    };
 
     if summary.status.applied() {
         publish_changes(deps, task).await?;

@@ -24,6 +24,8 @@ pub struct Config {
     pub error_table: String,
     /// `DATABASE_SCHEMA`: the schema of a preview environment.
     pub database_schema: Option<String>,
+    /// `ENVIRONMENT`: the dimension of the function's metrics.
+    pub environment: String,
 }
 
 /// A setting is missing.
@@ -46,6 +48,7 @@ impl Config {
             audit_table: get("AUDIT_TABLE").ok_or(MissingSetting("AUDIT_TABLE"))?,
             error_table: get("ERROR_TABLE").ok_or(MissingSetting("ERROR_TABLE"))?,
             database_schema: get("DATABASE_SCHEMA"),
+            environment: get("ENVIRONMENT").unwrap_or_else(|| "local".to_owned()),
         })
     }
 }
@@ -115,6 +118,7 @@ impl From<BatchError> for Diagnostic {
 
 /// The clients and pool the handler uses, built once.
 pub struct Deps {
+    pub environment: String,
     pub audit: AuditLog,
     pub errors: ErrorLog,
     pub pool: PgPool,
@@ -144,6 +148,16 @@ pub fn parse_items(batch: &Batch) -> (Vec<BatchRow>, Vec<RowError>) {
 }
 
 pub async fn handle(deps: &Deps, batch: Batch) -> Result<BatchResult, BatchError> {
+    let result = apply(deps, batch).await;
+    if let Err(BatchError::Database(err)) = &result
+        && err.is_transient()
+    {
+        userlog_aws::metrics::emit_database_connection_error(&deps.environment, "process-user-log");
+    }
+    result
+}
+
+async fn apply(deps: &Deps, batch: Batch) -> Result<BatchResult, BatchError> {
     let input = &batch.batch_input;
     let (rows, mut row_errors) = parse_items(&batch);
     let stamp = Stamp {

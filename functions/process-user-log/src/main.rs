@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
         .context("reading the database URL")?;
     let deps = Deps {
+        environment: config.environment.clone(),
         audit: AuditLog::new(clients.dynamodb.clone(), config.audit_table.clone()),
         errors: ErrorLog::new(clients.dynamodb.clone(), config.error_table.clone()),
         pool,

@@ -30,6 +30,8 @@ pub struct Config {
     pub error_table: String,
     /// `DATABASE_SCHEMA`: the schema of a preview environment.
     pub database_schema: Option<String>,
+    /// `ENVIRONMENT`: the dimension of the function's metrics.
+    pub environment: String,
 }
 
 /// A setting is missing or malformed.
@@ -62,6 +64,7 @@ impl Config {
             bulk_threshold_bytes: bytes("BULK_THRESHOLD_BYTES", 10 * 1024 * 1024)?,
             error_table: get("ERROR_TABLE").ok_or(ConfigError::Missing("ERROR_TABLE"))?,
             database_schema: get("DATABASE_SCHEMA"),
+            environment: get("ENVIRONMENT").unwrap_or_else(|| "local".to_owned()),
         })
     }
 }
@@ -165,6 +168,19 @@ pub fn route(report: &ValidationReport, threshold_bytes: u64) -> Route {
 }
 
 pub async fn handle(deps: &Deps, request: Request) -> Result<Response, ValidateError> {
+    let result = validate_object(deps, request).await;
+    if let Err(ValidateError::Ledger(err)) = &result
+        && err.is_transient()
+    {
+        userlog_aws::metrics::emit_database_connection_error(
+            &deps.config.environment,
+            "validate-csv",
+        );
+    }
+    result
+}
+
+async fn validate_object(deps: &Deps, request: Request) -> Result<Response, ValidateError> {
     let info = s3::head_object(&deps.s3, &request.bucket, &request.key)
         .await
         .map_err(ValidateError::Object)?;
