@@ -62,6 +62,10 @@ pub struct FunctionSpec {
     /// What it needs from AWS.
     #[serde(default)]
     pub needs: Vec<Need>,
+    /// Whether the function has no package under `functions/` yet: the stack then creates it, and
+    /// what serves only it, only when a deploy supplies its code key (Lambda functions only).
+    #[serde(default)]
+    pub planned: bool,
 }
 
 /// One need: actions on one catalog resource.
@@ -100,6 +104,17 @@ pub struct Principal {
     pub errors: Vec<String>,
     /// Custom metrics it publishes.
     pub metrics: Vec<String>,
+    /// Whether it has no code yet (see [`FunctionSpec::planned`]).
+    pub planned: bool,
+}
+
+impl Principal {
+    /// The name of the template condition under which the stack creates a planned function and
+    /// what serves only it (`StatsApiDeployed`: its code key is not empty); `None` for a function
+    /// the stack always creates.
+    pub fn deployed_condition(&self) -> Option<String> {
+        self.planned.then(|| format!("{}Deployed", self.id))
+    }
 }
 
 /// A resource of the catalog: its ARN (a string or an intrinsic) and the key that encrypts it.
@@ -155,6 +170,14 @@ impl FunctionSpec {
         catalog: &Catalog,
         context: &PrincipalContext<'_>,
     ) -> Result<Principal, InfraError> {
+        if self.planned && self.kind != FunctionKind::Lambda {
+            return Err(InfraError::invalid(
+                FILE,
+                format!(
+                    "{key}: only a Lambda function can be `planned` (its code comes with a code key)"
+                ),
+            ));
+        }
         let id = upper_camel(key);
         let name = format!("{}-{key}", context.prefix);
         let mut grants = self.need_grants(key, catalog)?;
@@ -235,6 +258,7 @@ impl FunctionSpec {
             declared_actions,
             errors: self.errors.clone(),
             metrics: self.metrics.clone(),
+            planned: self.planned,
         })
     }
 

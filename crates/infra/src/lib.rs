@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod asl;
 pub mod cfn;
 pub mod codescan;
+pub mod conditions;
 pub mod diff;
 pub mod env;
 pub mod error;

@@ -308,6 +308,14 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
     for (key, spec) in &functions.functions {
         principals.push(spec.principal(key, &catalog, &context)?);
     }
+    // What serves only one function carries `Condition: ${functions.<id>.condition}`: the
+    // function's deployed condition when it is planned, nothing (`Render::Omit`) otherwise.
+    for principal in &principals {
+        params.set(
+            format!("functions.{}.condition", lower_camel(&principal.id)),
+            condition_or_omit(principal),
+        );
+    }
 
     // The state machine.
     let asl_file = "state-machines/import.asl.yaml";
@@ -356,6 +364,8 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                     spec.timeout_seconds.unwrap_or(30),
                 );
                 own.set("function.vpc", spec.vpc);
+                own.set("function.planned", principal.planned);
+                own.set("function.condition", condition_or_omit(principal));
                 own.set(
                     "function.environment",
                     Value::Mapping(
@@ -487,6 +497,24 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         repository: project.repository,
         retain_data: config.retain_data,
     })
+}
+
+/// The lowerCamel form of an UpperCamel id (`StatsApi` → `statsApi`), as parameter names spell it.
+fn lower_camel(id: &str) -> String {
+    let mut chars = id.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
+/// The value of a `Condition:` that makes a resource exist only with `principal`: the name of its
+/// deployed condition when it is planned, `Render::Omit` (no condition) otherwise.
+fn condition_or_omit(principal: &Principal) -> Value {
+    Value::String(
+        principal
+            .deployed_condition()
+            .unwrap_or_else(|| crate::subst::OMIT.to_owned()),
+    )
 }
 
 /// The environment variables of a function or task, as strings (intrinsics stay as they are).
@@ -746,6 +774,7 @@ struct ManifestFunction<'a> {
     code_parameter: Option<String>,
     version_parameter: Option<String>,
     alias: Option<&'a str>,
+    planned: bool,
 }
 
 impl Rendered {
@@ -831,6 +860,7 @@ impl Rendered {
                     version_parameter: (p.kind == FunctionKind::Lambda)
                         .then(|| format!("{}Version", p.id)),
                     alias: (p.kind == FunctionKind::Lambda).then_some("stable"),
+                    planned: p.planned,
                 })
                 .collect(),
             outputs: keys("Outputs"),

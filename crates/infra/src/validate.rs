@@ -15,7 +15,7 @@ use crate::tools::CfnLintFinding;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
-    /// The template as a whole (stateful resources, substitutions).
+    /// The template as a whole (stateful resources, substitutions, conditional references).
     Template,
     /// The state machine definition.
     Asl,
@@ -106,6 +106,11 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
         &environment,
         Check::Template,
         check_template(rendered, &template),
+    ));
+    out.extend(findings(
+        &environment,
+        Check::Template,
+        crate::conditions::check(&template),
     ));
     match rendered.state_machine() {
         Some(definition) => {

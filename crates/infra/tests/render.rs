@@ -3,8 +3,9 @@
 
 mod common;
 
-use expect_test::expect_file;
-use userlog_infra::{EnvironmentName, output};
+use expect_test::{expect, expect_file};
+use serde_yaml::Value;
+use userlog_infra::{EnvironmentName, conditions, output};
 
 #[test]
 fn every_environment_matches_its_committed_rendering() {
@@ -71,5 +72,114 @@ fn unknown_parameters_are_errors_that_name_the_file() {
     assert!(
         err.starts_with("`stack/messaging.yaml`: `${names.alertTopik}` is not a parameter"),
         "{err}"
+    );
+}
+
+/// The `Condition` of every entry of a template section that has one, as `Id: Condition` lines.
+fn conditional_entries(template: &Value, section: &str) -> String {
+    template[section]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, body)| {
+            Some(format!(
+                "{}: {}\n",
+                id.as_str()?,
+                body.get("Condition")?.as_str()?
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn planned_functions_and_what_serves_only_them_exist_under_their_condition() {
+    for environment in EnvironmentName::CHECKED {
+        let rendered = common::rendered(environment);
+        let template = &rendered.template;
+        for principal in &rendered.principals {
+            let condition = principal.deployed_condition();
+            assert_eq!(condition.is_some(), principal.planned, "{}", principal.key);
+            let default = &template["Parameters"][format!("{}CodeKey", principal.id)]["Default"];
+            if let Some(condition) = &condition {
+                assert_eq!(
+                    default.as_str(),
+                    Some(""),
+                    "{environment} {}",
+                    principal.key
+                );
+                assert!(
+                    template["Conditions"].get(condition).is_some(),
+                    "{environment} defines no {condition}"
+                );
+            } else {
+                assert!(default.is_null(), "{environment} {}", principal.key);
+            }
+            for section in ["Resources", "Outputs"] {
+                for (id, body) in template[section].as_mapping().into_iter().flatten() {
+                    let id = id.as_str().unwrap_or_default();
+                    if id.starts_with(&principal.id) {
+                        assert_eq!(
+                            body.get("Condition").and_then(Value::as_str),
+                            condition.as_deref(),
+                            "{environment} {section} {id}"
+                        );
+                    }
+                }
+            }
+        }
+        let unguarded = conditions::check(&rendered.cfn());
+        assert!(unguarded.is_empty(), "{environment}: {unguarded:#?}");
+    }
+    let staging = common::rendered(EnvironmentName::Staging).template;
+    expect![[r#"
+        ExportSchedule: ExportStatsDeployed
+        ExportScheduleRole: ExportStatsDeployed
+        ExportStatsAlias: ExportStatsDeployed
+        ExportStatsErrorsAlarm: ExportStatsDeployed
+        ExportStatsFunction: ExportStatsDeployed
+        ExportStatsLogGroup: ExportStatsDeployed
+        ExportStatsRole: ExportStatsDeployed
+        ExportStatsThrottlesAlarm: ExportStatsDeployed
+        HttpApi: StatsApiDeployed
+        HttpApiAuthorizer: StatsApiDeployed
+        HttpApiHealthRoute: StatsApiDeployed
+        HttpApiImportRoute: StatsApiDeployed
+        HttpApiIntegration: StatsApiDeployed
+        HttpApiLogGroup: StatsApiDeployed
+        HttpApiStage: StatsApiDeployed
+        HttpApiUserStatsRoute: StatsApiDeployed
+        StatsApiAlias: StatsApiDeployed
+        StatsApiErrorsAlarm: StatsApiDeployed
+        StatsApiFunction: StatsApiDeployed
+        StatsApiInvokePermission: StatsApiDeployed
+        StatsApiLogGroup: StatsApiDeployed
+        StatsApiRole: StatsApiDeployed
+        StatsApiThrottlesAlarm: StatsApiDeployed
+    "#]]
+    .assert_eq(&conditional_entries(&staging, "Resources"));
+    expect![[r#"
+        ExportStatsAliasArn: ExportStatsDeployed
+        ExportStatsFunctionName: ExportStatsDeployed
+        HttpApiUrl: StatsApiDeployed
+        StatsApiAliasArn: StatsApiDeployed
+        StatsApiFunctionName: StatsApiDeployed
+    "#]]
+    .assert_eq(&conditional_entries(&staging, "Outputs"));
+}
+
+#[test]
+fn only_a_lambda_function_can_be_planned() {
+    let mut templates = common::templates();
+    let text = templates
+        .get("functions.yaml")
+        .unwrap()
+        .replace("kind: ecs-task\n", "kind: ecs-task\n    planned: true\n");
+    templates.set("functions.yaml", text);
+    let err = userlog_infra::render_environment(EnvironmentName::Staging, &templates)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "`functions.yaml` is not valid: import-csv: only a Lambda function can be `planned` (its code comes with a code key)"
     );
 }

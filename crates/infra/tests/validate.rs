@@ -355,3 +355,19 @@ fn code_that_calls_what_its_role_does_not_allow() {
         "no code yet means nothing to object to"
     );
 }
+
+#[test]
+fn a_reference_to_a_planned_function_without_its_condition() {
+    check(
+        |r| {
+            resource(r, &["HttpApiIntegration"])
+                .as_mapping_mut()
+                .unwrap()
+                .remove("Condition");
+        },
+        expect![[r#"
+            error[template] staging HttpApiIntegration: refers to `HttpApi`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
+            error[template] staging HttpApiIntegration: refers to `StatsApiAlias`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
+        "#]],
+    );
+}
