@@ -40,6 +40,62 @@ pub(crate) enum Command {
     Test(TestArgs),
     /// Build every function for Lambda: a reproducible `bootstrap` zip each, checked against AL2023's glibc.
     Build(BuildArgs),
+    /// Deploy an environment: build, render, validate, change set, migrate, publish, move `stable`.
+    Deploy(DeployArgs),
+    /// Move alias `stable` of an environment back to the versions before its last release.
+    Rollback(RollbackArgs),
+    /// Put a file into an environment's input bucket; with --wait, follow the import it starts. Exit 0 succeeded, 1 failed, 2 could not run.
+    Upload(UploadArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// The environment: `local` (the emulator on this machine), `staging`, `production` or `preview-pr-<N>`.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The database to migrate (default: DATABASE_URL; the local cluster for `local`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// Let a change set that removes or replaces stateful resources go ahead in production.
+    #[arg(long)]
+    pub(crate) allow_destructive: bool,
+    /// Skip cfn-lint (the project's own checks still run).
+    #[arg(long)]
+    pub(crate) no_cfn_lint: bool,
+    /// Print the summary as JSON (progress stays on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The environment.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UploadArgs {
+    /// The file to upload.
+    pub(crate) file: PathBuf,
+    /// The environment: `local` (the emulator on this machine), `staging`, `production` or `preview-pr-<N>`.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The object key (default `incoming/<file name>`).
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// Follow the execution the upload starts to its end, showing its states as they run.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait follows the execution, in seconds, before giving up (the execution goes on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10_800)]
+    pub(crate) timeout: u64,
+    /// Print the result as JSON (progress goes to stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

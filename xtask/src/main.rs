@@ -1,9 +1,11 @@
 //! `cargo xtask`: builds, checks, deploys and runs the pipeline. Each subcommand lives in its own module.
 
+mod aws_env;
 mod bench;
 mod build;
 mod cli;
 mod demo;
+mod deploy;
 mod diff;
 mod graph;
 mod import;
@@ -12,6 +14,7 @@ mod migrate;
 mod progress;
 mod render;
 mod test;
+mod upload;
 mod validate;
 mod validate_csv;
 
@@ -37,6 +40,9 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
+        Command::Rollback(args) => deploy::run_rollback(&args),
+        Command::Upload(args) => upload::run(&args),
     };
     bench::record_peak_rss();
     match result {
@@ -86,6 +92,16 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| manifest_dir.to_path_buf())
+}
+
+/// The async runtime of the commands that call AWS.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Logs go to stderr so that stdout stays clean for `--json` output.

@@ -41,3 +41,45 @@ impl Progress for BytesProgress {
         self.bar.set_message(name);
     }
 }
+
+/// The steps of a deploy, a rollback or an upload as lines on stderr, each step with the time
+/// since the command started, so that a person (or a CI log) sees what runs and how long it takes.
+pub(crate) struct StepPrinter {
+    started: std::time::Instant,
+    color: bool,
+}
+
+impl StepPrinter {
+    pub(crate) fn new() -> StepPrinter {
+        StepPrinter {
+            started: std::time::Instant::now(),
+            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+impl userlog_deploy::progress::Progress for StepPrinter {
+    fn step(&self, title: &str) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} {title}",
+            self.paint("1;34", &format!("[{elapsed:6.1}s] ==>"))
+        );
+    }
+
+    fn detail(&self, line: &str) {
+        eprintln!("           {line}");
+    }
+
+    fn warn(&self, line: &str) {
+        eprintln!("           {} {line}", self.paint("1;33", "warning:"));
+    }
+}

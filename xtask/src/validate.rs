@@ -65,14 +65,81 @@ fn code_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let root = repo_root();
     let environments: Vec<EnvironmentName> = match &args.env {
         Some(name) => vec![name.parse()?],
         None => EnvironmentName::CHECKED.to_vec(),
     };
+    let checked = check(&environments, !args.no_cfn_lint)?;
+    let (all, code, cfn_lint) = (checked.findings, checked.code_files, checked.cfn_lint);
+    let errors = all
+        .iter()
+        .filter(|finding| finding.level == Level::Error)
+        .count();
+    if args.json {
+        let report = serde_json::json!({
+            "environments": environments.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "cfnLint": cfn_lint,
+            "codeFiles": code,
+            "errors": errors,
+            "findings": all,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for finding in &all {
+            println!("{finding}");
+        }
+        let names: Vec<String> = environments.iter().map(ToString::to_string).collect();
+        let lint = if cfn_lint {
+            "with cfn-lint"
+        } else {
+            "without cfn-lint"
+        };
+        if errors == 0 {
+            println!(
+                "ok: {} checked {lint}, {} source files scanned, no problems",
+                names.join(", "),
+                code
+            );
+        } else {
+            println!("{errors} problems in {} ({lint})", names.join(", "));
+        }
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What the static checks found.
+pub(crate) struct Checked {
+    /// Every finding, errors and warnings.
+    pub(crate) findings: Vec<Finding>,
+    /// How many source files the code scan read.
+    pub(crate) code_files: usize,
+    /// Whether cfn-lint ran.
+    pub(crate) cfn_lint: bool,
+}
+
+impl Checked {
+    /// The findings that are errors.
+    pub(crate) fn errors(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|finding| finding.level == Level::Error)
+            .collect()
+    }
+}
+
+/// Renders each environment and runs the static checks, the code scan and (when asked) cfn-lint.
+pub(crate) fn check(
+    environments: &[EnvironmentName],
+    with_cfn_lint: bool,
+) -> anyhow::Result<Checked> {
+    let root = repo_root();
     let templates = load_templates()?;
     let code = code_files(&root)?;
-    let cfn_lint = if args.no_cfn_lint {
+    let cfn_lint = if !with_cfn_lint {
         None
     } else {
         let tool = PythonTool::new(
@@ -85,7 +152,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     let mut all: Vec<Finding> = Vec::new();
     let mut code_checked = false;
-    for environment in &environments {
+    for environment in environments {
         let rendered = render_environment(*environment, &templates)
             .with_context(|| format!("could not render {environment}"))?;
         all.extend(validate(&rendered));
@@ -121,42 +188,9 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             all.extend(cfn_lint_findings(&environment.to_string(), &lint));
         }
     }
-    let errors = all
-        .iter()
-        .filter(|finding| finding.level == Level::Error)
-        .count();
-    if args.json {
-        let report = serde_json::json!({
-            "environments": environments.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "cfnLint": cfn_lint.is_some(),
-            "codeFiles": code.len(),
-            "errors": errors,
-            "findings": all,
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for finding in &all {
-            println!("{finding}");
-        }
-        let names: Vec<String> = environments.iter().map(ToString::to_string).collect();
-        let lint = if cfn_lint.is_some() {
-            "with cfn-lint"
-        } else {
-            "without cfn-lint"
-        };
-        if errors == 0 {
-            println!(
-                "ok: {} checked {lint}, {} source files scanned, no problems",
-                names.join(", "),
-                code.len()
-            );
-        } else {
-            println!("{errors} problems in {} ({lint})", names.join(", "));
-        }
-    }
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Checked {
+        findings: all,
+        code_files: code.len(),
+        cfn_lint: cfn_lint.is_some(),
     })
 }

@@ -44,6 +44,34 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The configuration of a local emulator: its endpoint for every service, its region and its
+/// dummy credentials, whatever the process environment says.
+pub async fn emulator_config(
+    endpoint: &str,
+    region: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> (SdkConfig, AwsSettings) {
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "local-emulator",
+    );
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    let settings = AwsSettings {
+        endpoint_url: Some(endpoint.to_owned()),
+        s3_endpoint_url: None,
+    };
+    (config, settings)
+}
+
 /// The S3 client, with path-style addressing when an endpoint override is set.
 pub fn s3_client(config: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config)

@@ -43,7 +43,13 @@ struct DatabaseSecret {
     #[serde(default, deserialize_with = "port")]
     port: Option<u16>,
     dbname: Option<String>,
+    /// The TLS mode; TLS is required unless the secret says otherwise (the local environment's
+    /// loopback-only cluster says `disable`).
+    sslmode: Option<String>,
 }
+
+/// The TLS modes a secret may name.
+const SSL_MODES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
 
 /// Accepts a port as a number or as text, since secrets are written both ways.
 fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
@@ -61,7 +67,8 @@ fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u16>
 }
 
 /// Builds a `postgres://` URL from the secret's JSON; `lookup` gives `DATABASE_HOST`,
-/// `DATABASE_PORT` and `DATABASE_NAME` for what the secret lacks. The connection requires TLS.
+/// `DATABASE_PORT` and `DATABASE_NAME` for what the secret lacks. The connection requires TLS
+/// unless the secret's `sslmode` names another mode.
 pub fn database_url_from_secret(
     secret_json: &str,
     lookup: impl Fn(&str) -> Option<String>,
@@ -94,13 +101,20 @@ pub fn database_url_from_secret(
         .dbname
         .or_else(|| lookup("DATABASE_NAME"))
         .unwrap_or_else(|| "postgres".to_owned());
+    let sslmode = secret.sslmode.unwrap_or_else(|| "require".to_owned());
+    if !SSL_MODES.contains(&sslmode.as_str()) {
+        return Err(AwsError::Database(format!(
+            "the database secret's sslmode is not one of {}",
+            SSL_MODES.join(", ")
+        )));
+    }
     let host = if host.contains(':') {
         format!("[{host}]")
     } else {
         host
     };
     Ok(SecretString::from(format!(
-        "postgres://{}:{}@{host}:{port}/{}?sslmode=require",
+        "postgres://{}:{}@{host}:{port}/{}?sslmode={sslmode}",
         percent_encode(&secret.username),
         percent_encode(&secret.password),
         percent_encode(&dbname)
@@ -160,6 +174,16 @@ mod tests {
             r#"{"username":"app","password":"pw","host":"::1","port":"5433"}"#,
             &[],
             "postgres://app:pw@[::1]:5433/postgres?sslmode=require",
+        );
+        check(
+            r#"{"username":"app","password":"","sslmode":"disable"}"#,
+            &[("DATABASE_HOST", "127.0.0.1")],
+            "postgres://app:@127.0.0.1:5432/postgres?sslmode=disable",
+        );
+        check(
+            r#"{"username":"app","password":"pw","host":"h","sslmode":"off"}"#,
+            &[],
+            "the database settings are not usable: the database secret's sslmode is not one of disable, prefer, require, verify-ca, verify-full",
         );
     }
 

@@ -1,0 +1,18 @@
+//! Deploys, rollbacks and uploads: the flow of a release over CloudFormation, Lambda, S3,
+//! DynamoDB and Step Functions, with its decisions as pure functions.
+
+pub mod adapt;
+pub mod api;
+pub mod changeset;
+pub mod error;
+pub mod events;
+pub mod flow;
+pub mod lock;
+pub mod progress;
+pub mod release;
+pub mod retry;
+pub mod rollback;
+pub mod sdk;
+pub mod stack;
+pub mod target;
+pub mod upload;

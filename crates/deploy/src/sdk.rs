@@ -1,0 +1,983 @@
+//! The AWS calls of a deploy, a rollback and an upload, made with the AWS SDK for Rust: every
+//! call retried with backoff when it fails transiently, every answer turned into the types of
+//! [`crate::api`], every failure into an [`AwsCallError`].
+//!
+//! AWS itself cannot run here; these calls are tested end to end against the local emulator
+//! (`tests/local_stack.rs`), and the decisions around them are pure functions with their own
+//! unit tests.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types as cfn;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use chrono::{DateTime, TimeZone as _, Utc};
+use userlog_aws::config::AwsSettings;
+
+use crate::api::{
+    AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetState, ExecutionDetails, ExecutionSummary,
+    FunctionVersion, HistoryEvent, StackInfo, StoredObject, TemplateSource,
+};
+use crate::changeset::{ChangeAction, ChangeDetail, Replacement, ResourceChange};
+use crate::error::AwsCallError;
+use crate::events::StackEvent;
+use crate::lock::{Expectation, KEY_ATTRIBUTE, LockRecord};
+use crate::release::{FrozenConfiguration, VersionSnapshot, configuration_digest};
+use crate::retry::{Backoff, FailureFacts, FailureKind, TokioSleeper, retry};
+use crate::target::ParameterValue;
+
+/// The clients a deploy, a rollback and an upload use, built once from one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    cloudformation: aws_sdk_cloudformation::Client,
+    lambda: aws_sdk_lambda::Client,
+    s3: aws_sdk_s3::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    sfn: aws_sdk_sfn::Client,
+    backoff: Backoff,
+    endpoint: Option<String>,
+}
+
+/// Turns an SDK failure into the facts that decide whether to retry, and a message.
+fn call_error<E>(
+    operation: &str,
+    error: aws_sdk_cloudformation::error::SdkError<
+        E,
+        aws_sdk_cloudformation::config::http::HttpResponse,
+    >,
+) -> AwsCallError
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata as _, SdkError};
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let kind = match &error {
+        SdkError::ServiceError(_) => FailureKind::Service,
+        SdkError::TimeoutError(_) => FailureKind::Timeout,
+        SdkError::DispatchFailure(_) => FailureKind::Dispatch,
+        SdkError::ResponseError(_) => FailureKind::Response,
+        _ => FailureKind::Construction,
+    };
+    let code = error.code().map(str::to_owned);
+    let message = match (&code, error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.clone(),
+        _ => DisplayErrorContext(&error).to_string(),
+    };
+    AwsCallError {
+        operation: operation.to_owned(),
+        facts: FailureFacts { kind, code, status },
+        message,
+    }
+}
+
+fn time_of(time: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
+    time.and_then(|t| Utc.timestamp_millis_opt(t.to_millis().ok()?).single())
+        .unwrap_or_default()
+}
+
+fn is_missing(error: &AwsCallError) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            "ResourceNotFoundException"
+                | "NoSuchKey"
+                | "NotFound"
+                | "NoSuchBucket"
+                | "StateMachineDoesNotExist"
+                | "ExecutionDoesNotExist"
+        )
+    ) || error.facts.status == Some(404)
+}
+
+impl Aws {
+    /// The clients of `config`, with path-style S3 when an endpoint override is set.
+    pub fn new(config: &SdkConfig, settings: &AwsSettings) -> Self {
+        Aws {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            s3: userlog_aws::config::s3_client(config, settings),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            backoff: Backoff::default(),
+            endpoint: settings
+                .s3_endpoint_url
+                .clone()
+                .or_else(|| settings.endpoint_url.clone()),
+        }
+    }
+
+    /// The S3 endpoint override, when the calls go to an emulator.
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    async fn call<T, Fut>(&self, operation: &str, call: impl FnMut() -> Fut) -> AwsResult<T>
+    where
+        Fut: Future<Output = AwsResult<T>>,
+    {
+        retry(
+            &self.backoff,
+            &TokioSleeper,
+            operation,
+            |notice| {
+                tracing::warn!(
+                    "{} failed (attempt {}): {}; retrying in {:.1} s",
+                    notice.operation,
+                    notice.attempt,
+                    notice.error,
+                    notice.delay.as_secs_f64()
+                );
+            },
+            call,
+        )
+        .await
+    }
+
+    // CloudFormation.
+
+    /// The stack, or `None` when it does not exist.
+    pub async fn describe_stack(&self, stack_name: &str) -> AwsResult<Option<StackInfo>> {
+        let answer = self
+            .call("DescribeStacks", || async {
+                self.cloudformation
+                    .describe_stacks()
+                    .stack_name(stack_name)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeStacks", e))
+            })
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(error) if error.message.contains("does not exist") => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let Some(stack) = output.stacks().first() else {
+            return Ok(None);
+        };
+        Ok(Some(StackInfo {
+            name: stack.stack_name().unwrap_or(stack_name).to_owned(),
+            status: stack
+                .stack_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            status_reason: stack.stack_status_reason().map(str::to_owned),
+            parameters: stack
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            outputs: stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+        }))
+    }
+
+    /// The template the stack runs, or `None` when the stack does not exist.
+    pub async fn stack_template(&self, stack_name: &str) -> AwsResult<Option<String>> {
+        let answer = self
+            .call("GetTemplate", || async {
+                self.cloudformation
+                    .get_template()
+                    .stack_name(stack_name)
+                    .template_stage(cfn::TemplateStage::Original)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetTemplate", e))
+            })
+            .await;
+        match answer {
+            Ok(output) => Ok(output.template_body().map(str::to_owned)),
+            Err(error) if error.message.contains("does not exist") => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sets the stack's policy.
+    pub async fn set_stack_policy(&self, stack_name: &str, policy_json: &str) -> AwsResult<()> {
+        self.call("SetStackPolicy", || async {
+            self.cloudformation
+                .set_stack_policy()
+                .stack_name(stack_name)
+                .stack_policy_body(policy_json)
+                .send()
+                .await
+                .map_err(|e| call_error("SetStackPolicy", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates a change set.
+    pub async fn create_change_set(&self, request: &ChangeSetRequest) -> AwsResult<()> {
+        let parameters: Vec<cfn::Parameter> = request
+            .parameters
+            .iter()
+            .map(|(key, value)| {
+                let builder = cfn::Parameter::builder().parameter_key(key);
+                match value {
+                    ParameterValue::Value(value) => builder.parameter_value(value).build(),
+                    ParameterValue::UsePrevious => builder.use_previous_value(true).build(),
+                }
+            })
+            .collect();
+        self.call("CreateChangeSet", || async {
+            let mut builder = self
+                .cloudformation
+                .create_change_set()
+                .stack_name(&request.stack_name)
+                .change_set_name(&request.name)
+                .description(&request.description)
+                .change_set_type(match request.kind {
+                    ChangeSetKind::Create => cfn::ChangeSetType::Create,
+                    ChangeSetKind::Update => cfn::ChangeSetType::Update,
+                })
+                .set_parameters(Some(parameters.clone()))
+                .set_capabilities(Some(
+                    request
+                        .capabilities
+                        .iter()
+                        .map(|c| cfn::Capability::from(c.as_str()))
+                        .collect(),
+                ))
+                .set_role_arn(request.role_arn.clone());
+            builder = match &request.template {
+                TemplateSource::Url(url) => builder.template_url(url),
+                TemplateSource::UsePrevious => builder.use_previous_template(true),
+            };
+            builder
+                .send()
+                .await
+                .map_err(|e| call_error("CreateChangeSet", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A change set with every one of its changes.
+    pub async fn describe_change_set(
+        &self,
+        stack_name: &str,
+        name: &str,
+    ) -> AwsResult<ChangeSetState> {
+        let mut state = ChangeSetState::default();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("DescribeChangeSet", || async {
+                    self.cloudformation
+                        .describe_change_set()
+                        .stack_name(stack_name)
+                        .change_set_name(name)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DescribeChangeSet", e))
+                })
+                .await?;
+            state.status = page
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            state.status_reason = page.status_reason().map(str::to_owned);
+            state.execution_status = page.execution_status().map(|s| s.as_str().to_owned());
+            state.changes.extend(
+                page.changes()
+                    .iter()
+                    .filter_map(|c| c.resource_change())
+                    .map(resource_change),
+            );
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok(state);
+            }
+        }
+    }
+
+    /// Deletes a change set that will not be executed.
+    pub async fn delete_change_set(&self, stack_name: &str, name: &str) -> AwsResult<()> {
+        self.call("DeleteChangeSet", || async {
+            self.cloudformation
+                .delete_change_set()
+                .stack_name(stack_name)
+                .change_set_name(name)
+                .send()
+                .await
+                .map_err(|e| call_error("DeleteChangeSet", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Executes a change set.
+    pub async fn execute_change_set(&self, stack_name: &str, name: &str) -> AwsResult<()> {
+        self.call("ExecuteChangeSet", || async {
+            self.cloudformation
+                .execute_change_set()
+                .stack_name(stack_name)
+                .change_set_name(name)
+                .send()
+                .await
+                .map_err(|e| call_error("ExecuteChangeSet", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The stack's events, newest first, down to the first page holding an event of `known`.
+    pub async fn stack_events(
+        &self,
+        stack_name: &str,
+        known: &HashSet<String>,
+    ) -> AwsResult<Vec<StackEvent>> {
+        let mut events = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("DescribeStackEvents", || async {
+                    self.cloudformation
+                        .describe_stack_events()
+                        .stack_name(stack_name)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DescribeStackEvents", e))
+                })
+                .await?;
+            let mut reached_known = false;
+            for event in page.stack_events() {
+                let id = event.event_id().unwrap_or_default().to_owned();
+                reached_known |= known.contains(&id);
+                events.push(StackEvent {
+                    event_id: id,
+                    logical_id: event.logical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: event.resource_type().unwrap_or_default().to_owned(),
+                    status: event
+                        .resource_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    reason: event.resource_status_reason().map(str::to_owned),
+                    timestamp: time_of(event.timestamp()),
+                });
+            }
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() || reached_known {
+                return Ok(events);
+            }
+        }
+    }
+
+    /// Deletes the stack.
+    pub async fn delete_stack(&self, stack_name: &str) -> AwsResult<()> {
+        self.call("DeleteStack", || async {
+            self.cloudformation
+                .delete_stack()
+                .stack_name(stack_name)
+                .send()
+                .await
+                .map_err(|e| call_error("DeleteStack", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    // Lambda.
+
+    /// A version (`$LATEST`, a number or an alias) of a function, or `None` when it does not exist.
+    pub async fn function_version(
+        &self,
+        function_name: &str,
+        qualifier: &str,
+    ) -> AwsResult<Option<FunctionVersion>> {
+        let answer = self
+            .call("GetFunctionConfiguration", || async {
+                self.lambda
+                    .get_function_configuration()
+                    .function_name(function_name)
+                    .qualifier(qualifier)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetFunctionConfiguration", e))
+            })
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let environment: BTreeMap<String, String> = output
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let frozen = FrozenConfiguration {
+            environment: environment.clone(),
+            memory_mb: output.memory_size(),
+            timeout_seconds: output.timeout(),
+            runtime: output.runtime().map(|r| r.as_str().to_owned()),
+            handler: output.handler().map(str::to_owned),
+        };
+        Ok(Some(FunctionVersion {
+            snapshot: VersionSnapshot {
+                version: output.version().unwrap_or(qualifier).to_owned(),
+                code_sha256: output.code_sha256().unwrap_or_default().to_owned(),
+                configuration: configuration_digest(&frozen),
+            },
+            state: output.state().map(|s| s.as_str().to_owned()),
+            last_update_status: output.last_update_status().map(|s| s.as_str().to_owned()),
+            environment,
+        }))
+    }
+
+    /// The version an alias points to, or `None` when the alias or the function does not exist.
+    pub async fn alias_version(
+        &self,
+        function_name: &str,
+        alias: &str,
+    ) -> AwsResult<Option<String>> {
+        let answer = self
+            .call("GetAlias", || async {
+                self.lambda
+                    .get_alias()
+                    .function_name(function_name)
+                    .name(alias)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetAlias", e))
+            })
+            .await;
+        match answer {
+            Ok(output) => Ok(output.function_version().map(str::to_owned)),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Publishes `$LATEST` as a new version.
+    pub async fn publish_version(
+        &self,
+        function_name: &str,
+        description: &str,
+    ) -> AwsResult<VersionSnapshot> {
+        let output = self
+            .call("PublishVersion", || async {
+                self.lambda
+                    .publish_version()
+                    .function_name(function_name)
+                    .description(description)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("PublishVersion", e))
+            })
+            .await?;
+        let version = output.version().unwrap_or_default().to_owned();
+        // The digest of what the version froze is read back, so that it is computed one way only.
+        let published = self.function_version(function_name, &version).await?;
+        Ok(published.map(|p| p.snapshot).unwrap_or(VersionSnapshot {
+            version,
+            code_sha256: output.code_sha256().unwrap_or_default().to_owned(),
+            configuration: String::new(),
+        }))
+    }
+
+    // S3.
+
+    /// Whether the bucket exists.
+    pub async fn bucket_exists(&self, bucket: &str) -> AwsResult<bool> {
+        let answer = self
+            .call("HeadBucket", || async {
+                self.s3
+                    .head_bucket()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("HeadBucket", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if is_missing(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates a bucket in `region`.
+    pub async fn create_bucket(&self, bucket: &str, region: &str) -> AwsResult<()> {
+        let configuration = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+            .build();
+        self.call("CreateBucket", || async {
+            self.s3
+                .create_bucket()
+                .bucket(bucket)
+                .create_bucket_configuration(configuration.clone())
+                .send()
+                .await
+                .map_err(|e| call_error("CreateBucket", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether an object exists.
+    pub async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {
+        let answer = self
+            .call("HeadObject", || async {
+                self.s3
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("HeadObject", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if is_missing(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Uploads a file.
+    pub async fn put_file(&self, bucket: &str, key: &str, path: &Path) -> AwsResult<StoredObject> {
+        let bytes = tokio::fs::read(path).await.map_err(|error| AwsCallError {
+            operation: "PutObject".to_owned(),
+            facts: FailureFacts::without_answer(FailureKind::Construction),
+            message: format!("cannot read {}: {error}", path.display()),
+        })?;
+        let content_type = if path.extension().is_some_and(|e| e == "csv") {
+            "text/csv"
+        } else {
+            "application/octet-stream"
+        };
+        self.put_bytes(bucket, key, bytes, content_type).await
+    }
+
+    /// Uploads bytes.
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> AwsResult<StoredObject> {
+        let size = bytes.len() as u64;
+        let output = self
+            .call("PutObject", || async {
+                self.s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .content_type(content_type)
+                    .body(bytes.clone().into())
+                    .send()
+                    .await
+                    .map_err(|e| call_error("PutObject", e))
+            })
+            .await?;
+        Ok(StoredObject {
+            etag: output
+                .e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+            size,
+        })
+    }
+
+    /// Reads an object, or `None` when it does not exist.
+    pub async fn get_bytes(&self, bucket: &str, key: &str) -> AwsResult<Option<Vec<u8>>> {
+        let answer = self
+            .call("GetObject", || async {
+                self.s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetObject", e))
+            })
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(error) if is_missing(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let bytes = output.body.collect().await.map_err(|error| AwsCallError {
+            operation: "GetObject".to_owned(),
+            facts: FailureFacts::without_answer(FailureKind::Response),
+            message: error.to_string(),
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    // DynamoDB: the deploy lock table.
+
+    /// Whether a table exists.
+    pub async fn table_exists(&self, table: &str) -> AwsResult<bool> {
+        let answer = self
+            .call("DescribeTable", || async {
+                self.dynamodb
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeTable", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if is_missing(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates the lock table (keyed by environment, on demand).
+    pub async fn create_lock_table(&self, table: &str) -> AwsResult<()> {
+        let definition = AttributeDefinition::builder()
+            .attribute_name(KEY_ATTRIBUTE)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| construction("CreateTable", &e))?;
+        let key = KeySchemaElement::builder()
+            .attribute_name(KEY_ATTRIBUTE)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| construction("CreateTable", &e))?;
+        self.call("CreateTable", || async {
+            self.dynamodb
+                .create_table()
+                .table_name(table)
+                .attribute_definitions(definition.clone())
+                .key_schema(key.clone())
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .map_err(|e| call_error("CreateTable", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The lock of an environment, if one is held.
+    pub async fn read_lock(&self, table: &str, environment: &str) -> AwsResult<Option<LockRecord>> {
+        let output = self
+            .call("GetItem", || async {
+                self.dynamodb
+                    .get_item()
+                    .table_name(table)
+                    .key(KEY_ATTRIBUTE, AttributeValue::S(environment.to_owned()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetItem", e))
+            })
+            .await?;
+        Ok(output.item().and_then(lock_from_item))
+    }
+
+    /// Puts `record` if the item there meets `expectation`; `false` when it does not.
+    pub async fn put_lock(
+        &self,
+        table: &str,
+        record: &LockRecord,
+        expectation: &Expectation,
+    ) -> AwsResult<bool> {
+        let item = lock_item(record);
+        let answer = self
+            .call("PutItem", || async {
+                let builder = self
+                    .dynamodb
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item.clone()));
+                let builder = match expectation {
+                    Expectation::Absent => builder
+                        .condition_expression("attribute_not_exists(#key)")
+                        .expression_attribute_names("#key", KEY_ATTRIBUTE),
+                    Expectation::Expired(expired) => builder
+                        .condition_expression("deployId = :expired")
+                        .expression_attribute_values(
+                            ":expired",
+                            AttributeValue::S(expired.deploy_id.clone()),
+                        ),
+                };
+                builder.send().await.map_err(|e| call_error("PutItem", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_code("ConditionalCheckFailedException") => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes the lock if `deploy_id` still holds it; `false` when it does not.
+    pub async fn release_lock(
+        &self,
+        table: &str,
+        environment: &str,
+        deploy_id: &str,
+    ) -> AwsResult<bool> {
+        let answer = self
+            .call("DeleteItem", || async {
+                self.dynamodb
+                    .delete_item()
+                    .table_name(table)
+                    .key(KEY_ATTRIBUTE, AttributeValue::S(environment.to_owned()))
+                    .condition_expression("deployId = :mine")
+                    .expression_attribute_values(":mine", AttributeValue::S(deploy_id.to_owned()))
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DeleteItem", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_code("ConditionalCheckFailedException") => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    // Step Functions.
+
+    /// A state machine's status (`ACTIVE`), or `None` when it does not exist.
+    pub async fn state_machine_status(&self, arn: &str) -> AwsResult<Option<String>> {
+        let answer = self
+            .call("DescribeStateMachine", || async {
+                self.sfn
+                    .describe_state_machine()
+                    .state_machine_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeStateMachine", e))
+            })
+            .await;
+        match answer {
+            Ok(output) => Ok(Some(
+                output
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "ACTIVE".to_owned()),
+            )),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The most recent executions of a state machine, newest first.
+    pub async fn recent_executions(
+        &self,
+        state_machine_arn: &str,
+        limit: usize,
+    ) -> AwsResult<Vec<ExecutionSummary>> {
+        let output = self
+            .call("ListExecutions", || async {
+                self.sfn
+                    .list_executions()
+                    .state_machine_arn(state_machine_arn)
+                    .max_results(i32::try_from(limit).unwrap_or(100).clamp(1, 1000))
+                    .send()
+                    .await
+                    .map_err(|e| call_error("ListExecutions", e))
+            })
+            .await?;
+        let mut executions: Vec<ExecutionSummary> = output
+            .executions()
+            .iter()
+            .map(|e| ExecutionSummary {
+                arn: e.execution_arn().to_owned(),
+                name: e.name().to_owned(),
+                status: e.status().as_str().to_owned(),
+                start: time_of(Some(e.start_date())),
+            })
+            .collect();
+        executions.sort_by_key(|e| std::cmp::Reverse(e.start));
+        Ok(executions)
+    }
+
+    /// One execution.
+    pub async fn execution(&self, arn: &str) -> AwsResult<ExecutionDetails> {
+        let output = self
+            .call("DescribeExecution", || async {
+                self.sfn
+                    .describe_execution()
+                    .execution_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeExecution", e))
+            })
+            .await?;
+        Ok(ExecutionDetails {
+            arn: output.execution_arn().to_owned(),
+            name: output.name().unwrap_or_default().to_owned(),
+            status: output.status().as_str().to_owned(),
+            input: output.input().map(str::to_owned),
+            output: output.output().map(str::to_owned),
+            error: output.error().map(str::to_owned),
+            cause: output.cause().map(str::to_owned),
+            start: time_of(Some(output.start_date())),
+            stop: output.stop_date().map(|t| time_of(Some(t))),
+        })
+    }
+
+    /// An execution's history, oldest first.
+    pub async fn history(&self, arn: &str) -> AwsResult<Vec<HistoryEvent>> {
+        let mut events = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("GetExecutionHistory", || async {
+                    self.sfn
+                        .get_execution_history()
+                        .execution_arn(arn)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("GetExecutionHistory", e))
+                })
+                .await?;
+            events.extend(page.events().iter().map(history_event));
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                events.sort_by_key(|e: &HistoryEvent| e.id);
+                return Ok(events);
+            }
+        }
+    }
+}
+
+/// How long polls wait between looks.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+fn construction(operation: &str, error: &dyn std::fmt::Display) -> AwsCallError {
+    AwsCallError {
+        operation: operation.to_owned(),
+        facts: FailureFacts::without_answer(FailureKind::Construction),
+        message: error.to_string(),
+    }
+}
+
+fn resource_change(change: &cfn::ResourceChange) -> ResourceChange {
+    ResourceChange {
+        action: ChangeAction::parse(change.action().map(|a| a.as_str()).unwrap_or_default()),
+        logical_id: change.logical_resource_id().unwrap_or_default().to_owned(),
+        physical_id: change.physical_resource_id().map(str::to_owned),
+        resource_type: change.resource_type().unwrap_or_default().to_owned(),
+        replacement: Replacement::parse(change.replacement().map(|r| r.as_str())),
+        details: change
+            .details()
+            .iter()
+            .map(|detail| {
+                let target = detail.target();
+                ChangeDetail {
+                    attribute: target
+                        .and_then(|t| t.attribute())
+                        .map(|a| a.as_str().to_owned())
+                        .unwrap_or_default(),
+                    name: target.and_then(|t| t.name()).map(str::to_owned),
+                    requires_recreation: target
+                        .and_then(|t| t.requires_recreation())
+                        .map(|r| r.as_str().to_owned()),
+                    change_source: detail.change_source().map(|s| s.as_str().to_owned()),
+                    causing_entity: detail.causing_entity().map(str::to_owned),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn lock_item(record: &LockRecord) -> std::collections::HashMap<String, AttributeValue> {
+    let text = |value: &str| AttributeValue::S(value.to_owned());
+    std::collections::HashMap::from([
+        (KEY_ATTRIBUTE.to_owned(), text(&record.environment)),
+        ("deployId".to_owned(), text(&record.deploy_id)),
+        ("owner".to_owned(), text(&record.owner)),
+        ("command".to_owned(), text(&record.command)),
+        (
+            "acquiredAt".to_owned(),
+            text(&record.acquired_at.to_rfc3339()),
+        ),
+        (
+            "expiresAt".to_owned(),
+            text(&record.expires_at.to_rfc3339()),
+        ),
+    ])
+}
+
+fn lock_from_item(item: &std::collections::HashMap<String, AttributeValue>) -> Option<LockRecord> {
+    let text = |name: &str| item.get(name)?.as_s().ok().cloned();
+    let time = |name: &str| {
+        DateTime::parse_from_rfc3339(&text(name)?)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some(LockRecord {
+        environment: text(KEY_ATTRIBUTE)?,
+        deploy_id: text("deployId")?,
+        owner: text("owner").unwrap_or_default(),
+        command: text("command").unwrap_or_default(),
+        acquired_at: time("acquiredAt")?,
+        expires_at: time("expiresAt")?,
+    })
+}
+
+fn history_event(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
+    let entered = event.state_entered_event_details();
+    let exited = event.state_exited_event_details();
+    let (error, cause) = failure_of(event);
+    HistoryEvent {
+        id: event.id(),
+        timestamp: time_of(Some(event.timestamp())),
+        kind: event.r#type().as_str().to_owned(),
+        state: entered
+            .map(|d| d.name().to_owned())
+            .or_else(|| exited.map(|d| d.name().to_owned())),
+        output: exited
+            .and_then(|d| d.output().map(str::to_owned))
+            .or_else(|| {
+                event
+                    .execution_succeeded_event_details()
+                    .and_then(|d| d.output().map(str::to_owned))
+            }),
+        error,
+        cause,
+    }
+}
+
+fn failure_of(event: &aws_sdk_sfn::types::HistoryEvent) -> (Option<String>, Option<String>) {
+    let pair = |error: Option<&str>, cause: Option<&str>| {
+        (error.map(str::to_owned), cause.map(str::to_owned))
+    };
+    if let Some(d) = event.execution_failed_event_details() {
+        return pair(d.error(), d.cause());
+    }
+    if let Some(d) = event.task_failed_event_details() {
+        return pair(d.error(), d.cause());
+    }
+    if let Some(d) = event.lambda_function_failed_event_details() {
+        return pair(d.error(), d.cause());
+    }
+    if let Some(d) = event.map_run_failed_event_details() {
+        return pair(d.error(), d.cause());
+    }
+    (None, None)
+}

@@ -1,0 +1,379 @@
+//! `cargo xtask deploy --env E` and `cargo xtask rollback --env E`: build, render and validate
+//! here, then the release flow of `userlog-deploy` against the environment's account (the local
+//! emulator for `local`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use userlog_deploy::flow::{BuiltFunctions, DeployRequest, DeploySummary, StackOutcome};
+use userlog_deploy::lock::current_owner;
+use userlog_deploy::rollback::RollbackSummary;
+use userlog_deploy::sdk::Aws;
+use userlog_deploy::target::{ExternalDatabase, StackManifest, Target, task_image};
+use userlog_infra::{EnvironmentName, Rendered, render_environment};
+use userlog_local::LocalStack;
+use userlog_local::ministack::ecs_images::{ECS_IMAGES_FILE, EcsImage, register_ecs_image};
+
+use crate::cli::{BuildArgs, DeployArgs, RollbackArgs};
+use crate::progress::StepPrinter;
+use crate::render::load_templates;
+
+/// What a deploy needs besides the environment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeployOptions {
+    /// The database to migrate (and, for stacks that take one, to use).
+    pub(crate) database_url: Option<String>,
+    /// Whether destructive changes may go ahead in production.
+    pub(crate) allow_destructive: bool,
+    /// Whether to skip cfn-lint (the other static checks always run).
+    pub(crate) no_cfn_lint: bool,
+    /// Whether the output is JSON (the build's table is not printed then).
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+    let environment: EnvironmentName = args.env.parse()?;
+    let options = DeployOptions {
+        database_url: args.database_url.clone(),
+        allow_destructive: args.allow_destructive,
+        no_cfn_lint: args.no_cfn_lint,
+        json: args.json,
+    };
+    let runtime = crate::runtime()?;
+    let summary = match runtime.block_on(deploy_environment(environment, &options)) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("error: the deploy of {environment} failed: {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render_summary(&summary));
+    }
+    Ok(if summary.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) fn run_rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+    let environment: EnvironmentName = args.env.parse()?;
+    let runtime = crate::runtime()?;
+    let summary = match runtime.block_on(rollback_environment(environment)) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("error: the rollback of {environment} failed: {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "Rolled back {} (undid {}):",
+            summary.stack_name, summary.undone
+        );
+        for moved in &summary.moves {
+            println!(
+                "  {:<18} stable {} -> {}",
+                moved.function, moved.from, moved.to
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rendered definitions of an environment from the working tree.
+pub(crate) fn rendered(environment: EnvironmentName) -> anyhow::Result<Rendered> {
+    render_environment(environment, &load_templates()?)
+        .with_context(|| format!("could not render {environment}"))
+}
+
+/// Runs the whole deploy of SPEC §3.1 for one environment.
+pub(crate) async fn deploy_environment(
+    environment: EnvironmentName,
+    options: &DeployOptions,
+) -> anyhow::Result<DeploySummary> {
+    let printer = StepPrinter::new();
+    use userlog_deploy::progress::Progress as _;
+    let local = if environment == EnvironmentName::Local {
+        printer.step("starting the local stand-ins (PostgreSQL, MiniStack)");
+        Some(local_stack()?)
+    } else {
+        None
+    };
+
+    printer.step("building the functions");
+    let build = crate::build::build(&BuildArgs {
+        functions: Vec::new(),
+        out: None,
+        json: options.json,
+    })?;
+    if !build.is_success() {
+        anyhow::bail!(
+            "the build failed ({}{}); see `cargo xtask build`",
+            build.not_compiled.join(", "),
+            build
+                .rejected
+                .iter()
+                .map(|(name, error)| format!("{name}: {error}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    printer.step(&format!("rendering and validating {environment}"));
+    let rendered = rendered(environment)?;
+    let checked = crate::validate::check(&[environment], !options.no_cfn_lint)?;
+    let errors = checked.errors();
+    if !errors.is_empty() {
+        for finding in &errors {
+            eprintln!("{finding}");
+        }
+        anyhow::bail!(
+            "the rendered definitions of {environment} have {} problem(s); fix them and check with `cargo xtask validate --env {environment}`",
+            errors.len()
+        );
+    }
+    printer.detail(&format!(
+        "no problems ({}, {} source files scanned)",
+        if checked.cfn_lint {
+            "with cfn-lint"
+        } else {
+            "without cfn-lint"
+        },
+        checked.code_files
+    ));
+
+    let manifest = StackManifest::of(&rendered)?;
+    let import_task = build
+        .manifest
+        .function("import-csv")
+        .context("the build has no import-csv")?;
+    let image_tag = import_task.sha256[..12].to_owned();
+    let database_url = match &local {
+        Some(local) => Some(local.database_url.clone()),
+        None => options
+            .database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok()),
+    };
+    let takes_database = manifest
+        .parameters
+        .iter()
+        .any(|p| p == "ExternalDatabaseHost");
+    let external_database = if takes_database {
+        let url = database_url.as_deref().with_context(|| {
+            format!(
+                "{environment} uses an external database: pass --database-url or set DATABASE_URL"
+            )
+        })?;
+        Some(external_database(url)?)
+    } else {
+        None
+    };
+    if let Some(local) = &local {
+        register_import_task(local, &rendered, &image_tag, &build.executables)?;
+    }
+
+    let (config, settings) = crate::aws_env::sdk_for(environment).await?;
+    let aws = Aws::new(&config, &settings);
+    let request = DeployRequest {
+        target: Target::of(&rendered, None),
+        rendered,
+        built: BuiltFunctions {
+            dir: build.out_dir.clone(),
+            manifest: build.manifest.clone(),
+        },
+        external_database,
+        database_url,
+        image_tag,
+        allow_destructive: options.allow_destructive,
+        owner: current_owner(|name| std::env::var(name).ok()),
+    };
+    Ok(userlog_deploy::flow::deploy(&aws, &request, &printer).await?)
+}
+
+/// Moves `stable` of one environment back to the versions before its last release.
+pub(crate) async fn rollback_environment(
+    environment: EnvironmentName,
+) -> anyhow::Result<RollbackSummary> {
+    let printer = StepPrinter::new();
+    let rendered = rendered(environment)?;
+    let manifest = StackManifest::of(&rendered)?;
+    let target = Target::of(&rendered, None);
+    let (config, settings) = crate::aws_env::sdk_for(environment).await?;
+    let aws = Aws::new(&config, &settings);
+    let owner = current_owner(|name| std::env::var(name).ok());
+    Ok(userlog_deploy::rollback::rollback(&aws, &manifest, &target, &owner, &printer).await?)
+}
+
+/// The local stand-ins this deploy uses.
+struct LocalServices {
+    database_url: String,
+    ministack_dir: PathBuf,
+}
+
+/// Starts (or finds) the local PostgreSQL cluster and MiniStack.
+fn local_stack() -> anyhow::Result<LocalServices> {
+    let stack = LocalStack::discover()?;
+    let report = stack
+        .up(&mut |line| eprintln!("           {line}"))
+        .context("could not start the local stand-ins (`cargo xtask local up` says more)")?;
+    let database_url = report
+        .services
+        .iter()
+        .find_map(|service| {
+            service
+                .status
+                .url
+                .clone()
+                .filter(|url| url.starts_with("postgres"))
+        })
+        .context("the local PostgreSQL cluster reports no URL")?;
+    Ok(LocalServices {
+        database_url,
+        ministack_dir: stack.dir().service_dir("ministack"),
+    })
+}
+
+/// The stack parameters of an external database, from its URL.
+fn external_database(url: &str) -> anyhow::Result<ExternalDatabase> {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .context("the database URL is not a PostgreSQL URL")?;
+    let parsed = url_parts(url).context("the database URL has no user")?;
+    Ok(ExternalDatabase {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        name: options
+            .get_database()
+            .unwrap_or(options.get_username())
+            .to_owned(),
+        credentials_json: serde_json::json!({
+            "username": options.get_username(),
+            "password": parsed,
+            "sslmode": ssl_mode_name(options.get_ssl_mode()),
+        })
+        .to_string(),
+    })
+}
+
+/// The libpq name of a TLS mode, as the database secret carries it.
+fn ssl_mode_name(mode: sqlx::postgres::PgSslMode) -> &'static str {
+    use sqlx::postgres::PgSslMode;
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow | PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// The password of a `postgres://user:password@host/db` URL (empty when it has none).
+fn url_parts(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let user_info = rest.split_once('@')?.0;
+    Some(
+        user_info
+            .split_once(':')
+            .map(|(_, password)| password.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+/// Tells the local emulator to run the import task's image as this build's `import-csv`
+/// executable (a copy named by its content, so that later builds do not change a deployed task).
+fn register_import_task(
+    local: &LocalServices,
+    rendered: &Rendered,
+    image_tag: &str,
+    executables: &std::collections::BTreeMap<String, PathBuf>,
+) -> anyhow::Result<()> {
+    let image =
+        task_image(rendered, image_tag).context("the stack has no import task definition")?;
+    let executable = executables
+        .get("import-csv")
+        .context("the build has no import-csv executable")?;
+    let tasks = local.ministack_dir.join("tasks");
+    std::fs::create_dir_all(&tasks)
+        .with_context(|| format!("cannot create {}", tasks.display()))?;
+    let program = tasks.join(format!("import-csv-{image_tag}"));
+    if !program.exists() {
+        copy_executable(executable, &program)?;
+    }
+    register_ecs_image(
+        &local.ministack_dir.join(ECS_IMAGES_FILE),
+        &image,
+        EcsImage::program(&program),
+    )
+    .context("cannot register the import task with the local emulator")?;
+    Ok(())
+}
+
+fn copy_executable(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let partial = to.with_extension("partial");
+    std::fs::copy(from, &partial)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
+    std::fs::rename(&partial, to).with_context(|| format!("cannot write {}", to.display()))?;
+    Ok(())
+}
+
+/// The summary as text.
+pub(crate) fn render_summary(summary: &DeploySummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if summary.no_change {
+        let _ = writeln!(
+            out,
+            "No changes: {} is already up to date (stack, migrations and function versions).",
+            summary.stack_name
+        );
+    } else {
+        let stack = match summary.stack {
+            StackOutcome::Created => format!("created ({})", summary.change_counts),
+            StackOutcome::Updated => format!("updated ({})", summary.change_counts),
+            StackOutcome::Unchanged => "unchanged".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "Deployed {} in {:.1} s",
+            summary.stack_name, summary.seconds
+        );
+        let _ = writeln!(out, "  stack       {stack}");
+        let _ = writeln!(
+            out,
+            "  migrations  {}",
+            match &summary.migrations_applied {
+                None => "not run (no database URL)".to_owned(),
+                Some(applied) if applied.is_empty() => "none pending".to_owned(),
+                Some(applied) => applied.join(", "),
+            }
+        );
+        let _ = writeln!(out, "  uploaded    {} artifact(s)", summary.uploaded.len());
+    }
+    let _ = writeln!(out, "  functions   (alias stable)");
+    for (function, version) in &summary.versions {
+        let moved = summary
+            .released
+            .iter()
+            .find(|m| &m.function == function)
+            .map(|m| format!("  (was {})", m.from))
+            .unwrap_or_default();
+        let _ = writeln!(out, "    {function:<18} {version}{moved}");
+    }
+    let failed: Vec<_> = summary.health.iter().filter(|c| !c.ok).collect();
+    if failed.is_empty() {
+        let _ = writeln!(out, "  health      {} checks passed", summary.health.len());
+    } else {
+        for check in failed {
+            let _ = writeln!(out, "  health      FAILED {}: {}", check.name, check.detail);
+        }
+    }
+    out
+}
