@@ -19,8 +19,6 @@ pub(crate) struct BuildReport {
     pub(crate) manifest: Manifest,
     /// Where the zips and the manifest are.
     pub(crate) out_dir: std::path::PathBuf,
-    /// The executable of each function that compiled, by function name.
-    pub(crate) executables: std::collections::BTreeMap<String, std::path::PathBuf>,
     /// The functions that did not compile.
     pub(crate) not_compiled: Vec<String>,
     /// The functions that compiled but cannot run on the Lambda runtime, with the reason.
@@ -128,7 +126,6 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
     Ok(BuildReport {
         manifest,
         out_dir,
-        executables: outcome.executables,
         not_compiled: outcome.failed,
         rejected,
     })

@@ -24,7 +24,7 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Local stand-ins for this checkout: a throwaway PostgreSQL cluster and an AWS emulator.
     Local(LocalArgs),
-    /// Start everything locally, import the samples and show what happened.
+    /// Deploy `local` to the emulator, upload the sample files, follow each import and show the statistics. Exit 0 when every sample ended as expected, 1 otherwise.
     Demo(DemoArgs),
     /// Benchmarks that compare against a physical anchor in the same run.
     Bench(BenchArgs),
@@ -62,6 +62,9 @@ pub(crate) struct DeployArgs {
     /// Skip cfn-lint (the project's own checks still run).
     #[arg(long)]
     pub(crate) no_cfn_lint: bool,
+    /// Deploy the zips of an earlier `cargo xtask build --out DIR` instead of building.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) artifacts: Option<PathBuf>,
     /// Print the summary as JSON (progress stays on stderr).
     #[arg(long)]
     pub(crate) json: bool,
@@ -173,7 +176,7 @@ pub(crate) enum LocalAction {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Print the result as JSON.
+    /// Print one JSON document (deploy summary, upload outcomes, statistics); progress goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -30,6 +30,9 @@ pub(crate) struct DeployOptions {
     pub(crate) no_cfn_lint: bool,
     /// Whether the output is JSON (the build's table is not printed then).
     pub(crate) json: bool,
+    /// Deploy the zips of an earlier `cargo xtask build --out DIR` instead of building (CI builds
+    /// once and deploys the same artifacts to every environment).
+    pub(crate) artifacts: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
@@ -39,6 +42,7 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         allow_destructive: args.allow_destructive,
         no_cfn_lint: args.no_cfn_lint,
         json: args.json,
+        artifacts: args.artifacts.clone(),
     };
     let runtime = crate::runtime()?;
     let summary = match runtime.block_on(deploy_environment(environment, &options)) {
@@ -107,24 +111,41 @@ pub(crate) async fn deploy_environment(
         None
     };
 
-    printer.step("building the functions");
-    let build = crate::build::build(&BuildArgs {
-        functions: Vec::new(),
-        out: None,
-        json: options.json,
-    })?;
-    if !build.is_success() {
-        anyhow::bail!(
-            "the build failed ({}{}); see `cargo xtask build`",
-            build.not_compiled.join(", "),
-            build
-                .rejected
-                .iter()
-                .map(|(name, error)| format!("{name}: {error}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let built = match &options.artifacts {
+        Some(dir) => {
+            printer.step(&format!("reading the artifacts in {}", dir.display()));
+            let manifest = userlog_build::artifact::read_built(dir)
+                .with_context(|| format!("{} holds no usable build", dir.display()))?;
+            BuiltFunctions {
+                dir: dir.clone(),
+                manifest,
+            }
+        }
+        None => {
+            printer.step("building the functions");
+            let build = crate::build::build(&BuildArgs {
+                functions: Vec::new(),
+                out: None,
+                json: options.json,
+            })?;
+            if !build.is_success() {
+                anyhow::bail!(
+                    "the build failed ({}{}); see `cargo xtask build`",
+                    build.not_compiled.join(", "),
+                    build
+                        .rejected
+                        .iter()
+                        .map(|(name, error)| format!("{name}: {error}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            BuiltFunctions {
+                dir: build.out_dir,
+                manifest: build.manifest,
+            }
+        }
+    };
 
     printer.step(&format!("rendering and validating {environment}"));
     let rendered = rendered(environment)?;
@@ -150,7 +171,7 @@ pub(crate) async fn deploy_environment(
     ));
 
     let manifest = StackManifest::of(&rendered)?;
-    let import_task = build
+    let import_task = built
         .manifest
         .function("import-csv")
         .context("the build has no import-csv")?;
@@ -177,7 +198,7 @@ pub(crate) async fn deploy_environment(
         None
     };
     if let Some(local) = &local {
-        register_import_task(local, &rendered, &image_tag, &build.executables)?;
+        register_import_task(local, &rendered, &image_tag, &built)?;
     }
 
     let (config, settings) = crate::aws_env::sdk_for(environment).await?;
@@ -185,10 +206,7 @@ pub(crate) async fn deploy_environment(
     let request = DeployRequest {
         target: Target::of(&rendered, None),
         rendered,
-        built: BuiltFunctions {
-            dir: build.out_dir.clone(),
-            manifest: build.manifest.clone(),
-        },
+        built,
         external_database,
         database_url,
         image_tag,
@@ -287,25 +305,32 @@ fn url_parts(url: &str) -> Option<String> {
     )
 }
 
-/// Tells the local emulator to run the import task's image as this build's `import-csv`
-/// executable (a copy named by its content, so that later builds do not change a deployed task).
+/// Tells the local emulator to run the import task's image as the `bootstrap` of this build's
+/// `import-csv` zip (unpacked under a name that holds its content hash, so that later builds do
+/// not change what a deployed task runs).
 fn register_import_task(
     local: &LocalServices,
     rendered: &Rendered,
     image_tag: &str,
-    executables: &std::collections::BTreeMap<String, PathBuf>,
+    built: &BuiltFunctions,
 ) -> anyhow::Result<()> {
     let image =
         task_image(rendered, image_tag).context("the stack has no import task definition")?;
-    let executable = executables
-        .get("import-csv")
-        .context("the build has no import-csv executable")?;
+    let artifact = built
+        .manifest
+        .function("import-csv")
+        .context("the build has no import-csv")?;
     let tasks = local.ministack_dir.join("tasks");
     std::fs::create_dir_all(&tasks)
         .with_context(|| format!("cannot create {}", tasks.display()))?;
     let program = tasks.join(format!("import-csv-{image_tag}"));
     if !program.exists() {
-        copy_executable(executable, &program)?;
+        let zip_path = built.dir.join(&artifact.zip);
+        let zip = std::fs::read(&zip_path)
+            .with_context(|| format!("cannot read {}", zip_path.display()))?;
+        let executable = userlog_build::package::unzip_bootstrap(&zip)
+            .with_context(|| format!("{} holds no bootstrap", zip_path.display()))?;
+        write_executable(&program, &executable)?;
     }
     register_ecs_image(
         &local.ministack_dir.join(ECS_IMAGES_FILE),
@@ -316,11 +341,15 @@ fn register_import_task(
     Ok(())
 }
 
-fn copy_executable(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let partial = to.with_extension("partial");
-    std::fs::copy(from, &partial)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
-    std::fs::rename(&partial, to).with_context(|| format!("cannot write {}", to.display()))?;
+/// Writes an executable file atomically (aside, then renamed).
+fn write_executable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use userlog_deploy::sdk::Aws;
 use userlog_deploy::upload::{
-    APPEAR_TIMEOUT, ExecutionWatch, ImportRule, UploadTarget, default_key, follow, put,
+    APPEAR_TIMEOUT, ExecutionWatch, ImportRule, UploadOutcome, UploadTarget, UploadedObject,
+    default_key, follow, put,
 };
 use userlog_infra::{EnvironmentName, render_environment};
 
@@ -72,47 +73,16 @@ async fn upload(
     let (config, settings) = crate::aws_env::sdk_for(environment).await?;
     let aws = Aws::new(&config, &settings);
     let target = UploadTarget::resolve(&aws, stack_name, &environment.to_string()).await?;
-    let watch = if args.wait {
-        Some(ExecutionWatch::start(&aws, &target).await?)
-    } else {
-        None
-    };
-    let object = put(&aws, &target, &args.file, key)
-        .await
-        .with_context(|| format!("uploading {} failed", args.file.display()))?;
-    say(
-        args.json,
-        &format!(
-            "uploaded {} to s3://{}/{} (etag {}, {} bytes)",
-            display_name(&args.file),
-            object.bucket,
-            object.key,
-            object.etag,
-            object.size
-        ),
-    );
-    let Some(mut watch) = watch else {
+    let mut report = |line: &str| say(args.json, line);
+    if !args.wait {
+        let object = put_file(&aws, &target, &args.file, key, &mut report).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&object)?);
         }
         return Ok(ExitCode::SUCCESS);
-    };
-    let execution = watch.find(&aws, &target, &object, APPEAR_TIMEOUT).await?;
-    say(
-        args.json,
-        &format!("execution {} ({})", execution.name, execution.arn),
-    );
+    }
     let timeout = Duration::from_secs(args.timeout);
-    let outcome = follow(&aws, &execution, &object, timeout, &mut |run| {
-        say(args.json, &run.line(execution.start));
-    })
-    .await
-    .with_context(|| {
-        format!(
-            "stopped following {}; the execution goes on: `aws stepfunctions describe-execution --execution-arn {}`",
-            execution.name, execution.arn
-        )
-    })?;
+    let outcome = upload_and_follow(&aws, &target, &args.file, key, timeout, &mut report).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
@@ -123,6 +93,56 @@ async fn upload(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Puts `file` into the target's input bucket under `key` and follows the execution that the put
+/// starts until it stops (for at most `timeout`), telling `report` of the put, the execution and
+/// each of its states as they run.
+pub(crate) async fn upload_and_follow(
+    aws: &Aws,
+    target: &UploadTarget,
+    file: &Path,
+    key: &str,
+    timeout: Duration,
+    report: &mut dyn FnMut(&str),
+) -> anyhow::Result<UploadOutcome> {
+    // The watch lists the executions that ran before the put, so it starts first.
+    let mut watch = ExecutionWatch::start(aws, target).await?;
+    let object = put_file(aws, target, file, key, report).await?;
+    let execution = watch.find(aws, target, &object, APPEAR_TIMEOUT).await?;
+    report(&format!("execution {} ({})", execution.name, execution.arn));
+    follow(aws, &execution, &object, timeout, &mut |run| {
+        report(&run.line(execution.start));
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "stopped following {}; the execution goes on: `aws stepfunctions describe-execution --execution-arn {}`",
+            execution.name, execution.arn
+        )
+    })
+}
+
+/// Puts `file` into the target's input bucket under `key`, telling `report` where it went.
+async fn put_file(
+    aws: &Aws,
+    target: &UploadTarget,
+    file: &Path,
+    key: &str,
+    report: &mut dyn FnMut(&str),
+) -> anyhow::Result<UploadedObject> {
+    let object = put(aws, target, file, key)
+        .await
+        .with_context(|| format!("uploading {} failed", file.display()))?;
+    report(&format!(
+        "uploaded {} to s3://{}/{} (etag {}, {} bytes)",
+        display_name(file),
+        object.bucket,
+        object.key,
+        object.etag,
+        object.size
+    ));
+    Ok(object)
 }
 
 fn display_name(file: &Path) -> String {

@@ -90,6 +90,27 @@ pub fn write_manifest(out_dir: &Path, manifest: &Manifest) -> Result<PathBuf, Bu
     Ok(path)
 }
 
+/// Reads the `manifest.json` of an earlier build in `dir` and checks that every zip it lists is
+/// there with the content it describes, so that a deploy of those artifacts deploys what was built.
+pub fn read_built(dir: &Path) -> Result<Manifest, BuildError> {
+    let path = dir.join(MANIFEST_NAME);
+    let text = fs::read_to_string(&path).map_err(BuildError::io("read", &path))?;
+    let manifest = Manifest::from_json(&text)?;
+    for artifact in &manifest.functions {
+        let zip = dir.join(&artifact.zip);
+        let bytes = fs::read(&zip).map_err(BuildError::io("read", &zip))?;
+        let found = package::sha256_hex(&bytes);
+        if found != artifact.sha256 {
+            return Err(BuildError::ArtifactChanged {
+                zip,
+                expected: artifact.sha256.clone(),
+                found,
+            });
+        }
+    }
+    Ok(manifest)
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     let mut partial = path.as_os_str().to_owned();

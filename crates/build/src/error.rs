@@ -16,11 +16,20 @@ pub enum BuildError {
     #[error("cannot read the ELF executable: {0}")]
     Elf(#[from] object::read::Error),
 
-    #[error("cannot write the zip archive: {0}")]
+    #[error("cannot write or read the zip archive: {0}")]
     Zip(#[from] zip::result::ZipError),
 
     #[error("cannot read the output of `cargo metadata`: {0}")]
     Metadata(#[source] serde_json::Error),
+
+    #[error(
+        "{zip} does not match the build manifest (its sha256 is {found}, the manifest says {expected}); build again"
+    )]
+    ArtifactChanged {
+        zip: PathBuf,
+        expected: String,
+        found: String,
+    },
 
     #[error("cannot read the manifest: {0}")]
     Manifest(#[source] serde_json::Error),

@@ -43,6 +43,15 @@ pub fn zip_bootstrap(executable: &[u8]) -> Result<Vec<u8>, BuildError> {
     Ok(writer.finish()?.into_inner())
 }
 
+/// The executable of a Lambda zip: its `bootstrap` entry.
+pub fn unzip_bootstrap(zip: &[u8]) -> Result<Vec<u8>, BuildError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip))?;
+    let mut entry = archive.by_name(ENTRY_NAME)?;
+    let mut executable = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut executable).map_err(zip::result::ZipError::Io)?;
+    Ok(executable)
+}
+
 /// The SHA-256 of `bytes` in lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -82,6 +91,14 @@ pub fn s3_key(function: &str, sha256: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bootstrap_comes_back_out_of_its_zip() {
+        let executable = b"\x7fELF and the rest".to_vec();
+        let zip = zip_bootstrap(&executable).expect("a zip");
+        assert_eq!(unzip_bootstrap(&zip).expect("its bootstrap"), executable);
+        assert!(unzip_bootstrap(b"not a zip").is_err());
+    }
 
     #[test]
     fn names_carry_the_function_and_the_hash() {

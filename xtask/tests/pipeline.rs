@@ -1,0 +1,468 @@
+//! End-to-end tests of the whole pipeline on one machine: a local stack of its own (PostgreSQL
+//! and the MiniStack emulator, under `.local/e2e`), the real `cargo xtask deploy` of the rendered
+//! definitions, files put into the input bucket through `cargo xtask upload`, the executions the
+//! S3 events start followed to their end, and what they left in PostgreSQL and DynamoDB checked.
+//!
+//! The scenarios share one deployed stack, so they run in order in one test; each says which
+//! scenario failed.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+/// The local stack of these tests, apart from the developer's own `.local`.
+struct Stack {
+    dir: PathBuf,
+    database_url: String,
+    endpoint: String,
+}
+
+impl Stack {
+    /// Starts a fresh stack (the virtualenvs of earlier runs are kept, the state is not).
+    fn start() -> Stack {
+        let dir = root().join(".local").join("e2e");
+        let mut stack = Stack {
+            dir,
+            database_url: String::new(),
+            endpoint: String::new(),
+        };
+        // A previous run that was killed may have left its services running.
+        let _ = stack.xtask(&["local", "down"]);
+        for service in ["postgres", "ministack"] {
+            let path = stack.dir.join(service);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).expect("the old state can be removed");
+            }
+        }
+        stack.expect_ok(&["local", "up"], "local up");
+        let env = stack.expect_ok(&["local", "env"], "local env");
+        let text = String::from_utf8_lossy(&env.stdout).into_owned();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("`local env` prints no {name}:\n{text}"))
+                .trim_matches('\'')
+                .to_owned()
+        };
+        stack.database_url = var("DATABASE_URL");
+        stack.endpoint = var("AWS_ENDPOINT_URL");
+        stack
+    }
+
+    fn xtask(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(root())
+            .env("USERLOG_LOCAL_DIR", &self.dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("the xtask binary runs")
+    }
+
+    fn expect_ok(&self, args: &[&str], what: &str) -> Output {
+        let output = self.xtask(args);
+        assert!(
+            output.status.success(),
+            "{what} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Uploads a file with `--wait --json`; returns the exit code and the outcome.
+    fn upload(&self, file: &Path, key: &str) -> (i32, Value) {
+        let file = file.to_string_lossy().into_owned();
+        let output = self.xtask(&["upload", &file, "--key", key, "--wait", "--json"]);
+        let outcome: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "upload of {key} printed no outcome ({e}):\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.code().unwrap_or(-1), outcome)
+    }
+
+    fn runtime(&self) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    fn sql<T>(&self, work: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
+        self.runtime().block_on(async {
+            let pool = sqlx::PgPool::connect(&self.database_url)
+                .await
+                .expect("the local database answers");
+            let result = work(&pool).await;
+            pool.close().await;
+            result
+        })
+    }
+
+    /// `user_id -> (login_count, post_count)` for every row of user_statistics.
+    fn statistics(&self) -> Vec<(String, i32, i32)> {
+        self.sql(async |pool| {
+            sqlx::query_as(
+                "SELECT user_id, login_count, post_count FROM user_statistics WHERE user_id LIKE 'U%' ORDER BY user_id",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("user_statistics reads")
+        })
+    }
+
+    /// The items of a DynamoDB table whose `executionName` is `execution`.
+    fn items(
+        &self,
+        table: &str,
+        execution: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.runtime().block_on(async {
+            let (config, _) = userlog_aws::config::emulator_config(
+                &self.endpoint,
+                "ap-northeast-1",
+                "test",
+                "test",
+            )
+            .await;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let output = client
+                .scan()
+                .table_name(table)
+                .filter_expression("executionName = :name")
+                .expression_attribute_values(
+                    ":name",
+                    aws_sdk_dynamodb::types::AttributeValue::S(execution.to_owned()),
+                )
+                .send()
+                .await
+                .expect("the table scans");
+            output.items().to_vec()
+        })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.xtask(&["local", "down"]);
+    }
+}
+
+fn text(value: &Value, field: &str) -> String {
+    match &value[field] {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn sent_notifications(outcome: &Value) -> Vec<String> {
+    outcome["notified"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|n| n["ok"] == Value::Bool(true))
+                .map(|n| text(n, "channel"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes a CSV file of `rows` rows for users `E0000001...` under `dir`.
+fn generated_file(dir: &Path, name: &str, rows: usize, pad_to: Option<u64>) -> PathBuf {
+    let path = dir.join(name);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("a file"));
+    let mut written = 0_u64;
+    let mut line = |text: String| {
+        file.write_all(text.as_bytes()).expect("write");
+        written += text.len() as u64;
+        written
+    };
+    line("user_id,login_count,post_count\n".to_owned());
+    for i in 1..=rows {
+        line(format!("E{i:07},{},{}\n", i % 1000, i % 77));
+    }
+    if let Some(size) = pad_to {
+        // Rows repeat the last user: the size check rejects the file before anything reads it.
+        while line(format!("E{rows:07},1,1\n")) < size {}
+    }
+    file.flush().expect("flush");
+    path
+}
+
+#[test]
+fn the_pipeline_runs_end_to_end_on_the_local_stack() {
+    let stack = Stack::start();
+    let samples = root().join("samples");
+
+    // Deploy: the stack is created and every function released.
+    let deploy = stack.expect_ok(&["deploy", "--json"], "the first deploy");
+    let summary: Value = serde_json::from_slice(&deploy.stdout).expect("a deploy summary");
+    assert_eq!(summary["stack"], "created", "{summary:#}");
+    for check in summary["health"].as_array().expect("health checks") {
+        assert_eq!(check["ok"], true, "{check}");
+    }
+    stack.sql(async |pool| {
+        let users = std::fs::read_to_string(samples.join("users.csv")).expect("users.csv");
+        for line in users.lines().skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            sqlx::query("INSERT INTO users (user_id, username, email) VALUES ($1, $2, $3)")
+                .bind(fields[0])
+                .bind(fields[1])
+                .bind(fields[2])
+                .execute(pool)
+                .await
+                .expect("a user");
+        }
+        sqlx::query(
+            "INSERT INTO users (user_id, username, email)
+             SELECT 'E' || lpad(i::text, 7, '0'), 'user ' || i, 'e' || i || '@example.com'
+             FROM generate_series(1, 800000) AS i",
+        )
+        .execute(pool)
+        .await
+        .expect("the generated users");
+    });
+
+    // A clean file (Shift_JIS, so the bulk path): statistics set, audit records, a notification.
+    let (code, clean) = stack.upload(
+        &samples.join("activity-clean.csv"),
+        "incoming/activity-20261101T000000Z.csv",
+    );
+    assert_eq!(
+        (code, text(&clean, "status")),
+        (0, "SUCCEEDED".to_owned()),
+        "clean: {clean:#}"
+    );
+    assert_eq!(text(&clean, "route"), "bulk", "clean: {clean:#}");
+    let after_clean = stack.statistics();
+    assert_eq!(
+        after_clean.len(),
+        12,
+        "clean: the file's 12 users have statistics: {after_clean:?}"
+    );
+    assert_eq!(clean["rowsApplied"], 12, "clean: {clean:#}");
+    let audit = stack.items(
+        "local-userlog-processing-logs",
+        &text(&clean, "executionName"),
+    );
+    assert!(
+        !audit.is_empty(),
+        "clean: no audit records in ProcessingLogs"
+    );
+    assert!(
+        sent_notifications(&clean).contains(&"sns".to_owned()),
+        "clean: no success notification: {clean:#}"
+    );
+
+    // Row errors within the tolerance (UTF-8, so the distributed map): the execution succeeds,
+    // the unknown user is in the error table, the notification carries the count.
+    let (code, row_errors) = stack.upload(
+        &samples.join("activity-row-errors.csv"),
+        "incoming/activity-20261102T000000Z.csv",
+    );
+    assert_eq!(code, 0, "row errors: {row_errors:#}");
+    assert_eq!(
+        text(&row_errors, "route"),
+        "map",
+        "row errors: {row_errors:#}"
+    );
+    assert_eq!(row_errors["rowErrors"], 1, "row errors: {row_errors:#}");
+    let errors = stack.items(
+        "local-userlog-csv-processing-errors",
+        &text(&row_errors, "executionName"),
+    );
+    let codes: Vec<String> = errors
+        .iter()
+        .filter_map(|item| item.get("errorType")?.as_s().ok().cloned())
+        .collect();
+    assert_eq!(
+        codes,
+        ["UserNotFound"],
+        "row errors: the error table holds {errors:?}"
+    );
+    assert!(
+        sent_notifications(&row_errors).contains(&"sns".to_owned()),
+        "row errors: no notification: {row_errors:#}"
+    );
+    let after_row_errors = stack.statistics();
+    assert_eq!(
+        after_row_errors.len(),
+        20,
+        "row errors: every known user now has statistics"
+    );
+
+    // An invalid file: the execution fails with the error and its cause, nothing is applied.
+    let (code, invalid) = stack.upload(
+        &samples.join("activity-invalid.csv"),
+        "incoming/activity-20261103T000000Z.csv",
+    );
+    assert_eq!(
+        (code, text(&invalid, "status")),
+        (1, "FAILED".to_owned()),
+        "invalid: {invalid:#}"
+    );
+    assert_eq!(
+        text(&invalid, "error"),
+        "ValidationFailed",
+        "invalid: {invalid:#}"
+    );
+    assert!(
+        text(&invalid, "cause").contains("BadCount"),
+        "invalid: {invalid:#}"
+    );
+    assert_eq!(
+        stack.statistics(),
+        after_row_errors,
+        "invalid: statistics changed"
+    );
+    assert!(
+        sent_notifications(&invalid).contains(&"sns".to_owned()),
+        "invalid: no failure notification: {invalid:#}"
+    );
+
+    // The same object again: its execution finds the import done and applies nothing.
+    let (code, again) = stack.upload(
+        &samples.join("activity-clean.csv"),
+        "incoming/activity-20261101T000000Z.csv",
+    );
+    assert_eq!(code, 0, "duplicate: {again:#}");
+    assert_eq!(again["duplicate"], true, "duplicate: {again:#}");
+    assert_eq!(
+        stack.statistics(),
+        after_row_errors,
+        "duplicate: statistics changed"
+    );
+
+    let scratch = stack.dir.join("scratch");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).expect("the old scratch files go");
+    }
+    std::fs::create_dir_all(&scratch).expect("a scratch directory");
+
+    // Over the size limit of local (100 MiB): rejected before it is read.
+    let too_large = generated_file(scratch.as_path(), "too-large.csv", 10, Some(104_857_601));
+    let (code, large) = stack.upload(&too_large, "incoming/too-large-20261104T000000Z.csv");
+    assert_eq!(code, 1, "too large: {large:#}");
+    assert!(
+        text(&large, "cause").contains("FileTooLarge"),
+        "too large: {large:#}"
+    );
+    std::fs::remove_file(&too_large).expect("the large file goes");
+
+    // Over the map path's 10 MiB: the bulk path, as an ECS task run as a local process.
+    let big = generated_file(scratch.as_path(), "big.csv", 800_000, None);
+    let (code, bulk) = stack.upload(&big, "incoming/big-20261105T000000Z.csv");
+    assert_eq!(code, 0, "bulk: {bulk:#}");
+    assert_eq!(text(&bulk, "route"), "bulk", "bulk: {bulk:#}");
+    assert_eq!(bulk["rowsApplied"], 800_000, "bulk: {bulk:#}");
+
+    // A deploy that changes one function moves only its alias; a rollback moves it back.
+    let built = scratch.as_path().join("build");
+    stack.expect_ok(&["build", "--out", &built.to_string_lossy()], "the build");
+    let changed = scratch.as_path().join("changed");
+    copy_dir(&built, &changed);
+    change_function(&changed, "check-errors");
+    let before: Value = serde_json::from_slice(
+        &stack
+            .expect_ok(
+                &[
+                    "deploy",
+                    "--json",
+                    "--no-cfn-lint",
+                    "--artifacts",
+                    &built.to_string_lossy(),
+                ],
+                "redeploy",
+            )
+            .stdout,
+    )
+    .expect("a summary");
+    assert_eq!(
+        before["noChange"], true,
+        "the same artifacts again change nothing: {before:#}"
+    );
+    let after: Value = serde_json::from_slice(
+        &stack
+            .expect_ok(
+                &[
+                    "deploy",
+                    "--json",
+                    "--no-cfn-lint",
+                    "--artifacts",
+                    &changed.to_string_lossy(),
+                ],
+                "the one-function deploy",
+            )
+            .stdout,
+    )
+    .expect("a summary");
+    let moved: Vec<String> = after["released"]
+        .as_array()
+        .expect("released")
+        .iter()
+        .map(|m| text(m, "function"))
+        .collect();
+    assert_eq!(moved, ["check-errors"], "one function changed: {after:#}");
+    assert_ne!(
+        after["versions"]["check-errors"],
+        before["versions"]["check-errors"]
+    );
+    for other in ["validate-csv", "process-user-log"] {
+        assert_eq!(
+            after["versions"][other], before["versions"][other],
+            "{other} moved"
+        );
+    }
+    let rollback: Value = serde_json::from_slice(
+        &stack
+            .expect_ok(&["rollback", "--json"], "the rollback")
+            .stdout,
+    )
+    .expect("a rollback summary");
+    assert_eq!(
+        rollback["versions"], before["versions"],
+        "rollback: {rollback:#}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("the build directory") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("a copy");
+    }
+}
+
+/// Rebuilds one function's zip in `dir` from its executable with bytes appended (an ELF file
+/// runs the same with trailing bytes), and rewrites the manifest: a new release of that function.
+fn change_function(dir: &Path, function: &str) {
+    use userlog_build::{AL2023_GLIBC, artifact, manifest::Manifest};
+    let mut manifest = artifact::read_built(dir).expect("the build reads");
+    let entry = manifest.function(function).expect("the function").clone();
+    let zip = std::fs::read(dir.join(&entry.zip)).expect("its zip");
+    let mut executable = userlog_build::package::unzip_bootstrap(&zip).expect("its bootstrap");
+    executable.extend_from_slice(b"\0a change for the end-to-end test\0");
+    let prepared = artifact::prepare(function, &executable, AL2023_GLIBC).expect("it packages");
+    artifact::write(dir, &prepared).expect("it writes");
+    manifest
+        .functions
+        .retain(|artifact| artifact.name != function);
+    manifest.functions.push(prepared.artifact);
+    artifact::write_manifest(dir, &Manifest::new(manifest.functions)).expect("the manifest writes");
+}
