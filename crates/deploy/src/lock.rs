@@ -2,7 +2,7 @@
 //! lock. It is an item per environment in a DynamoDB table, written with a conditional put, with
 //! its owner, the time it was taken and the time it expires, so that the lock of a deploy that
 //! crashed can be broken once it has expired. The decisions are pure functions here; the table
-//! is behind [`crate::api::DeployLock`].
+//! calls are in [`crate::stack`] and [`crate::sdk`].
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,7 @@ pub fn next_step(existing: Option<LockRecord>, now: DateTime<Utc>) -> LockStep {
 }
 
 /// Whether a conditional put on `expectation` succeeds on the item `current`: the same rule the
-/// table's condition expression states, used by the in-memory lock of the tests.
+/// table's condition expression states (`crate::sdk::Aws::put_lock`), stated here so that it is tested.
 pub fn condition_holds(expectation: &Expectation, current: Option<&LockRecord>) -> bool {
     match (expectation, current) {
         (Expectation::Absent, None) => true,
