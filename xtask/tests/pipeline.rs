@@ -157,6 +157,39 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Writes the deploy lock of `environment` as another deploy would, valid for an hour.
+    fn put_lock(&self, environment: &str, deploy_id: &str, owner: &str) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let now = chrono::Utc::now();
+        let text = |value: String| AttributeValue::S(value);
+        self.runtime().block_on(async {
+            let (config, _) = userlog_aws::config::emulator_config(
+                &self.endpoint,
+                "ap-northeast-1",
+                "test",
+                "test",
+            )
+            .await;
+            aws_sdk_dynamodb::Client::new(&config)
+                .put_item()
+                .table_name(format!("{environment}-userlog-deploy-locks"))
+                .item("environment", text(environment.to_owned()))
+                .item("deployId", text(deploy_id.to_owned()))
+                .item("owner", text(owner.to_owned()))
+                .item("command", text("deploy".to_owned()))
+                .item("acquiredAt", text(now.to_rfc3339()))
+                .item(
+                    "expiresAt",
+                    text((now + chrono::Duration::hours(1)).to_rfc3339()),
+                )
+                .send()
+                .await
+                .expect("the lock is written");
+        });
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.xtask(&["local", "down"]);
@@ -438,6 +471,21 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     assert_eq!(
         rollback["versions"], before["versions"],
         "rollback: {rollback:#}"
+    );
+
+    // While another deploy holds the lock of the environment, a deploy stops and says who.
+    stack.put_lock("local", "another-deploy", "someone@elsewhere (pid 1)");
+    let locked = stack.xtask(&[
+        "deploy",
+        "--no-cfn-lint",
+        "--artifacts",
+        &built.to_string_lossy(),
+    ]);
+    let stderr = String::from_utf8_lossy(&locked.stderr);
+    assert_eq!(locked.status.code(), Some(1), "locked: {stderr}");
+    assert!(
+        stderr.contains("is locked by someone@elsewhere"),
+        "locked: {stderr}"
     );
 }
 
