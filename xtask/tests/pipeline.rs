@@ -204,8 +204,9 @@ fn text(value: &Value, field: &str) -> String {
     }
 }
 
-fn sent_notifications(outcome: &Value) -> Vec<String> {
-    outcome["notified"]
+/// Asserts that the execution's check sent its notification to the SNS topic.
+fn assert_notified(outcome: &Value, scenario: &str) {
+    let sent: Vec<String> = outcome["notified"]
         .as_array()
         .map(|all| {
             all.iter()
@@ -213,7 +214,11 @@ fn sent_notifications(outcome: &Value) -> Vec<String> {
                 .map(|n| text(n, "channel"))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    assert!(
+        sent.contains(&"sns".to_owned()),
+        "{scenario}: no notification was sent: {outcome:#}"
+    );
 }
 
 /// Writes a CSV file of `rows` rows for users `E0000001...` under `dir`.
@@ -298,10 +303,7 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         !audit.is_empty(),
         "clean: no audit records in ProcessingLogs"
     );
-    assert!(
-        sent_notifications(&clean).contains(&"sns".to_owned()),
-        "clean: no success notification: {clean:#}"
-    );
+    assert_notified(&clean, "clean");
 
     // Row errors within the tolerance (UTF-8, so the distributed map): the execution succeeds,
     // the unknown user is in the error table, the notification carries the count.
@@ -329,10 +331,7 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         ["UserNotFound"],
         "row errors: the error table holds {errors:?}"
     );
-    assert!(
-        sent_notifications(&row_errors).contains(&"sns".to_owned()),
-        "row errors: no notification: {row_errors:#}"
-    );
+    assert_notified(&row_errors, "row errors");
     let after_row_errors = stack.statistics();
     assert_eq!(
         after_row_errors.len(),
@@ -364,10 +363,7 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         after_row_errors,
         "invalid: statistics changed"
     );
-    assert!(
-        sent_notifications(&invalid).contains(&"sns".to_owned()),
-        "invalid: no failure notification: {invalid:#}"
-    );
+    assert_notified(&invalid, "invalid");
 
     // The same object again: its execution finds the import done and applies nothing.
     let (code, again) = stack.upload(
