@@ -371,7 +371,7 @@ pub(crate) fn render_summary(summary: &DeploySummary) -> String {
         };
         let _ = writeln!(
             out,
-            "Deployed {} in {:.1} s",
+            "Deployed {} (the release, after the build and the checks, took {:.1} s)",
             summary.stack_name, summary.seconds
         );
         let _ = writeln!(out, "  stack       {stack}");
