@@ -4,8 +4,8 @@
 //! profile, instance role). Either way the clients go to the environment's region.
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use userlog_aws::config::{AwsSettings, emulator_config};
+use aws_config::SdkConfig;
+use userlog_aws::config::{AwsSettings, emulator_config, sdk_config_in};
 use userlog_infra::EnvironmentName;
 use userlog_infra::render::load_environment;
 use userlog_local::LocalStack;
@@ -23,11 +23,7 @@ pub(crate) async fn sdk_for(
         .with_context(|| format!("cannot read the parameters of {environment}"))?
         .region;
     if environment != EnvironmentName::Local {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .load()
-            .await;
-        return Ok((config, AwsSettings::from_env()));
+        return Ok((sdk_config_in(&region).await, AwsSettings::from_env()));
     }
     let endpoint = LocalStack::discover()
         .context("cannot tell where the local state of this checkout lives")?

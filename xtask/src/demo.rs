@@ -328,15 +328,7 @@ fn say(json: bool, line: &str) {
 /// The URL of the local PostgreSQL cluster of this checkout (the deploy started it and migrated
 /// it).
 fn local_database_url() -> anyhow::Result<String> {
-    let stack = LocalStack::discover()?;
-    let report = stack
-        .postgres
-        .up(&mut |_| {})
-        .context("the local PostgreSQL cluster could not be started")?;
-    report
-        .status
-        .url
-        .context("the local PostgreSQL cluster reports no URL")
+    Ok(LocalStack::discover()?.postgres.database_url()?)
 }
 
 /// The statistics as a table, one user a line.

@@ -12,8 +12,8 @@ use userlog_deploy::rollback::RollbackSummary;
 use userlog_deploy::sdk::Aws;
 use userlog_deploy::target::{ExternalDatabase, StackManifest, Target, task_image};
 use userlog_infra::{EnvironmentName, Rendered, render_environment};
+use userlog_local::EcsImage;
 use userlog_local::LocalStack;
-use userlog_local::ministack::ecs_images::{ECS_IMAGES_FILE, EcsImage, register_ecs_image};
 
 use crate::cli::{BuildArgs, DeployArgs, RollbackArgs};
 use crate::progress::StepPrinter;
@@ -233,29 +233,18 @@ pub(crate) async fn rollback_environment(
 /// The local stand-ins this deploy uses.
 struct LocalServices {
     database_url: String,
-    ministack_dir: PathBuf,
+    ministack: userlog_local::MiniStack,
 }
 
 /// Starts (or finds) the local PostgreSQL cluster and MiniStack.
 fn local_stack() -> anyhow::Result<LocalServices> {
     let stack = LocalStack::discover()?;
-    let report = stack
+    stack
         .up(&mut |line| eprintln!("           {line}"))
         .context("could not start the local stand-ins (`cargo xtask local up` says more)")?;
-    let database_url = report
-        .services
-        .iter()
-        .find_map(|service| {
-            service
-                .status
-                .url
-                .clone()
-                .filter(|url| url.starts_with("postgres"))
-        })
-        .context("the local PostgreSQL cluster reports no URL")?;
     Ok(LocalServices {
-        database_url,
-        ministack_dir: stack.dir().service_dir("ministack"),
+        database_url: stack.postgres.database_url()?,
+        ministack: stack.ministack,
     })
 }
 
@@ -320,7 +309,7 @@ fn register_import_task(
         .manifest
         .function("import-csv")
         .context("the build has no import-csv")?;
-    let tasks = local.ministack_dir.join("tasks");
+    let tasks = local.ministack.state_dir().join("tasks");
     std::fs::create_dir_all(&tasks)
         .with_context(|| format!("cannot create {}", tasks.display()))?;
     let program = tasks.join(format!("import-csv-{image_tag}"));
@@ -332,12 +321,10 @@ fn register_import_task(
             .with_context(|| format!("{} holds no bootstrap", zip_path.display()))?;
         write_executable(&program, &executable)?;
     }
-    register_ecs_image(
-        &local.ministack_dir.join(ECS_IMAGES_FILE),
-        &image,
-        EcsImage::program(&program),
-    )
-    .context("cannot register the import task with the local emulator")?;
+    local
+        .ministack
+        .register_ecs_image(&image, EcsImage::program(&program))
+        .context("cannot register the import task with the local emulator")?;
     Ok(())
 }
 

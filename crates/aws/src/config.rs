@@ -41,7 +41,21 @@ impl AwsSettings {
 /// Loads the shared SDK configuration with the SDK's default chain (environment, profile,
 /// container and instance credentials), honouring `AWS_ENDPOINT_URL` and its per-service forms.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    loader().load().await
+}
+
+/// [`sdk_config`] in `region`, whatever the environment says: the tooling reaches each
+/// environment in the region its parameters name.
+pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    loader()
+        .region(aws_config::Region::new(region.to_owned()))
+        .load()
+        .await
+}
+
+/// The SDK's default chain, at the behaviour version this project is tested with.
+fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
 }
 
 /// The configuration of a local emulator: its endpoint for every service, its region and its
@@ -59,7 +73,7 @@ pub async fn emulator_config(
         None,
         "local-emulator",
     );
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(credentials)

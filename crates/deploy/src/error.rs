@@ -172,13 +172,17 @@ pub enum DeployError {
         /// The limit.
         seconds: u64,
     },
+    /// The stack's database schema is not a valid schema name.
+    #[error("the stack's database schema cannot be migrated")]
+    Schema(#[source] userlog_db::migrate::InvalidSchemaName),
     /// Migrating the database failed.
-    #[error("migrating the database ({target}) failed: {reason}")]
+    #[error("migrating the database ({target}) failed")]
     Migration {
-        /// The database and schema, without password.
+        /// The schema.
         target: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: userlog_db::migrate::MigrateError,
     },
     /// The stack lacks an output the command needs.
     #[error(

@@ -440,10 +440,7 @@ async fn deploy_locked(
                 .filter(|s| *s != "public")
                 .map(userlog_db::migrate::SchemaName::parse)
                 .transpose()
-                .map_err(|e| DeployError::Migration {
-                    target: "the stack's schema".to_owned(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(DeployError::Schema)?;
             progress.step(&format!(
                 "migrating the database{}",
                 schema
@@ -453,12 +450,12 @@ async fn deploy_locked(
             ));
             let report = userlog_db::migrate::run(url.as_str(), schema.as_ref())
                 .await
-                .map_err(|e| DeployError::Migration {
+                .map_err(|source| DeployError::Migration {
                     target: schema
                         .as_ref()
                         .map(|s| format!("schema {s}"))
                         .unwrap_or_else(|| "the default schema".to_owned()),
-                    reason: error_chain(&e),
+                    source,
                 })?;
             let applied: Vec<String> = report
                 .applied
@@ -535,17 +532,6 @@ async fn deploy_locked(
             .is_none_or(|applied| applied.is_empty());
     summary.seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
     Ok(summary)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// Publishes every deployed function whose `$LATEST` differs from what `stable` runs; returns

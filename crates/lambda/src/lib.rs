@@ -1,5 +1,8 @@
 //! What every Lambda function shares: turning an error into the `errorType` and message that the
-//! state machine's `Retry` and `Catch` match and that operators read.
+//! state machine's `Retry` and `Catch` match and that operators read, and the database pool made
+//! at start-up ([`database`]).
+
+pub mod database;
 
 use std::error::Error;
 

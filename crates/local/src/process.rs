@@ -282,6 +282,32 @@ pub fn write_file_atomically(path: &Path, contents: &[u8]) -> Result<(), LocalEr
     std::fs::rename(&temporary, path).map_err(LocalError::io("replace", path))
 }
 
+/// Reads a service's JSON state file; `None` when there is none yet.
+pub fn read_state_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Option<T>, LocalError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(LocalError::io("read", path)(error)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| LocalError::StateFile {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Writes a service's JSON state file atomically.
+pub fn write_state_file<T: serde::Serialize>(path: &Path, state: &T) -> Result<(), LocalError> {
+    let json = serde_json::to_vec_pretty(state).map_err(|source| LocalError::StateFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_file_atomically(path, &json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

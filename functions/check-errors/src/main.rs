@@ -4,12 +4,10 @@
 use anyhow::Context;
 use check_errors::{Config, Deps, handle};
 use lambda_runtime::{LambdaEvent, service_fn};
-use secrecy::ExposeSecret as _;
 use userlog_aws::{
-    AwsSettings, Clients, ErrorLog, SesNotifier, SlackSource, SnsNotifier, database_url_from_env,
-    http_client, sdk_config,
+    AwsSettings, Clients, ErrorLog, SesNotifier, SlackSource, SnsNotifier, http_client, sdk_config,
 };
-use userlog_db::migrate::{SchemaName, lazy_pool};
+use userlog_lambda::database::database_pool;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,17 +23,9 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading the settings")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk)
+    let pool = database_pool(&sdk, config.database_schema.as_deref())
         .await
-        .context("finding the database")?;
-    let schema = config
-        .database_schema
-        .as_deref()
-        .map(SchemaName::parse)
-        .transpose()
-        .context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
-        .context("reading the database URL")?;
+        .context("making the database pool")?;
     let deps = Deps {
         errors: ErrorLog::new(clients.dynamodb.clone(), config.error_table.clone()),
         alerts: SnsNotifier {

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use import_csv::{Deps, Task, run};
-use secrecy::ExposeSecret as _;
-use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, database_url_from_env, sdk_config};
-use userlog_db::migrate::{SchemaName, lazy_pool};
+use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, sdk_config};
 use userlog_domain::rules::ImportStatus;
+use userlog_lambda::database::database_pool;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,17 +32,9 @@ async fn import() -> anyhow::Result<ImportStatus> {
     let task = Task::from_env().context("reading the task's environment")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk)
+    let pool = database_pool(&sdk, task.database_schema.as_deref())
         .await
-        .context("finding the database")?;
-    let schema = task
-        .database_schema
-        .as_deref()
-        .map(SchemaName::parse)
-        .transpose()
-        .context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
-        .context("reading the database URL")?;
+        .context("making the database pool")?;
     let deps = Deps {
         s3: clients.s3.clone(),
         audit: AuditLog::new(clients.dynamodb.clone(), task.audit_table.clone()),

@@ -4,9 +4,8 @@
 use anyhow::Context as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use process_user_log::{Batch, Config, Deps, handle};
-use secrecy::ExposeSecret as _;
-use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, database_url_from_env, sdk_config};
-use userlog_db::migrate::{SchemaName, lazy_pool};
+use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, sdk_config};
+use userlog_lambda::database::database_pool;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,17 +13,9 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading the settings")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk)
+    let pool = database_pool(&sdk, config.database_schema.as_deref())
         .await
-        .context("finding the database")?;
-    let schema = config
-        .database_schema
-        .as_deref()
-        .map(SchemaName::parse)
-        .transpose()
-        .context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
-        .context("reading the database URL")?;
+        .context("making the database pool")?;
     let deps = Deps {
         environment: config.environment.clone(),
         audit: AuditLog::new(clients.dynamodb.clone(), config.audit_table.clone()),

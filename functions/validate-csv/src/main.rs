@@ -3,9 +3,8 @@
 
 use anyhow::Context as _;
 use lambda_runtime::{LambdaEvent, service_fn};
-use secrecy::ExposeSecret as _;
-use userlog_aws::{AwsSettings, Clients, ErrorLog, database_url_from_env, sdk_config};
-use userlog_db::migrate::{SchemaName, lazy_pool};
+use userlog_aws::{AwsSettings, Clients, ErrorLog, sdk_config};
+use userlog_lambda::database::database_pool;
 use validate_csv::{Config, Deps, Request, handle};
 
 #[tokio::main]
@@ -14,17 +13,9 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("reading the settings")?;
     let sdk = sdk_config().await;
     let clients = Clients::new(&sdk, &AwsSettings::from_env());
-    let database_url = database_url_from_env(&sdk)
+    let pool = database_pool(&sdk, config.database_schema.as_deref())
         .await
-        .context("finding the database")?;
-    let schema = config
-        .database_schema
-        .as_deref()
-        .map(SchemaName::parse)
-        .transpose()
-        .context("reading DATABASE_SCHEMA")?;
-    let pool = lazy_pool(database_url.expose_secret(), schema.as_ref(), 2)
-        .context("reading the database URL")?;
+        .context("making the database pool")?;
     let deps = Deps {
         errors: ErrorLog::new(clients.dynamodb.clone(), config.error_table.clone()),
         s3: clients.s3,

@@ -21,8 +21,8 @@ use crate::error::LocalError;
 use crate::layout::find_workspace_root;
 use crate::lock::StateLock;
 use crate::process::{
-    free_loopback_port, loopback_port_is_free, process_is_alive, render_command, send_signal,
-    tail_lines, write_file_atomically,
+    free_loopback_port, loopback_port_is_free, process_is_alive, read_state_file, render_command,
+    send_signal, tail_lines, write_state_file,
 };
 use crate::python_tool::PythonTool;
 use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceState, ServiceStatus};
@@ -160,15 +160,7 @@ impl MiniStack {
 
     /// What the last `up` or `down` recorded, if anything.
     pub fn read_state(&self) -> Result<Option<MiniStackState>, LocalError> {
-        let path = self.state_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(LocalError::io("read", &path)(error)),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| LocalError::StateFile { path, source })
+        read_state_file(&self.state_file())
     }
 
     /// The endpoint URL while the emulator runs.
@@ -370,11 +362,7 @@ impl MiniStack {
             launcher: self.launcher(),
             log_file: self.log_file(),
         };
-        let json = serde_json::to_vec_pretty(&state).map_err(|source| LocalError::StateFile {
-            path: self.state_file(),
-            source,
-        })?;
-        write_file_atomically(&self.state_file(), &json)
+        write_state_file(&self.state_file(), &state)
     }
 
     fn report(&self, action: Action) -> Result<ServiceReport, LocalError> {

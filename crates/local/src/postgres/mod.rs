@@ -14,8 +14,8 @@ use crate::error::LocalError;
 use crate::lock::StateLock;
 use crate::privileges::RunAs;
 use crate::process::{
-    free_loopback_port, loopback_port_answers, loopback_port_is_free, process_runs, run_checked,
-    tail_lines, wait_until_port_answers, write_file_atomically,
+    free_loopback_port, loopback_port_answers, loopback_port_is_free, process_runs,
+    read_state_file, run_checked, tail_lines, wait_until_port_answers, write_state_file,
 };
 use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceState, ServiceStatus};
 
@@ -73,15 +73,7 @@ impl Postgres {
 
     /// What the last `up` or `down` recorded, if anything.
     pub fn read_state(&self) -> Result<Option<PostgresState>, LocalError> {
-        let path = self.state_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(LocalError::io("read", &path)(error)),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| LocalError::StateFile { path, source })
+        read_state_file(&self.state_file())
     }
 
     /// The URL of the application database while the cluster runs.
@@ -430,11 +422,7 @@ impl Postgres {
             version: version.to_owned(),
             run_as: run_as.user_name().map(str::to_owned),
         };
-        let json = serde_json::to_vec_pretty(&state).map_err(|source| LocalError::StateFile {
-            path: self.state_file(),
-            source,
-        })?;
-        write_file_atomically(&self.state_file(), &json)
+        write_state_file(&self.state_file(), &state)
     }
 
     /// Records that no server runs, keeping the last port for the next start.
@@ -445,11 +433,7 @@ impl Postgres {
         if state.pid.take().is_none() {
             return Ok(());
         }
-        let json = serde_json::to_vec_pretty(&state).map_err(|source| LocalError::StateFile {
-            path: self.state_file(),
-            source,
-        })?;
-        write_file_atomically(&self.state_file(), &json)
+        write_state_file(&self.state_file(), &state)
     }
 
     fn report(&self, action: Action) -> Result<ServiceReport, LocalError> {

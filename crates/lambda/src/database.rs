@@ -1,0 +1,34 @@
+//! The database pool every function (and the import task) makes once at start-up, from its
+//! environment: `DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` names, in `DATABASE_SCHEMA`.
+
+use aws_config::SdkConfig;
+use secrecy::ExposeSecret as _;
+use sqlx::PgPool;
+use userlog_aws::{AwsError, database_url_from_env};
+use userlog_db::migrate::{InvalidSchemaName, SchemaName, lazy_pool};
+
+/// The connections one function instance keeps: it handles one invocation at a time.
+pub const MAX_CONNECTIONS: u32 = 2;
+
+/// Why the pool could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("cannot find the database")]
+    Database(#[source] AwsError),
+    #[error("DATABASE_SCHEMA is not a valid schema name")]
+    Schema(#[source] InvalidSchemaName),
+    #[error("the database URL is not usable")]
+    Url(#[source] sqlx::Error),
+}
+
+/// A pool that connects on first use, in `schema` when one is given.
+pub async fn database_pool(sdk: &SdkConfig, schema: Option<&str>) -> Result<PgPool, PoolError> {
+    let url = database_url_from_env(sdk)
+        .await
+        .map_err(PoolError::Database)?;
+    let schema = schema
+        .map(SchemaName::parse)
+        .transpose()
+        .map_err(PoolError::Schema)?;
+    lazy_pool(url.expose_secret(), schema.as_ref(), MAX_CONNECTIONS).map_err(PoolError::Url)
+}
