@@ -903,12 +903,7 @@ fn a_map_run_over_its_tolerance_starts_no_further_batch() {
         &json!({"bucket": "stopping-input", "key": "users.csv"}),
     );
     assert_eq!(execution["error"], "States.ExceedToleratedFailureThreshold");
-    let runs = aws.ok(
-        "stepfunctions",
-        "list_map_runs",
-        json!({"executionArn": execution["executionArn"]}),
-    );
-    let map_run_arn = &runs["mapRuns"][0]["mapRunArn"];
+    let (map_run_arn, children) = aws.map_run_children(&execution);
     let map_run = aws.ok(
         "stepfunctions",
         "describe_map_run",
@@ -923,12 +918,7 @@ fn a_map_run_over_its_tolerance_starts_no_further_batch() {
     assert_eq!(map_run["status"], "FAILED");
     assert_eq!(counts(&map_run["itemCounts"]), "total 7 failed 3 succeeded 0 pending 4");
     assert_eq!(counts(&map_run["executionCounts"]), "total 3 failed 1 succeeded 0 pending 2");
-    let children = aws.ok(
-        "stepfunctions",
-        "list_executions",
-        json!({"mapRunArn": map_run_arn}),
-    );
-    assert_eq!(children["executions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(children.len(), 1);
 }
 
 #[test]
@@ -965,17 +955,8 @@ fn each_child_execution_of_a_distributed_map_has_its_own_context() {
     assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
     let output = support::parsed(&execution["output"]);
     let child = &output[0];
-    let runs = aws.ok(
-        "stepfunctions",
-        "list_map_runs",
-        json!({"executionArn": execution["executionArn"]}),
-    );
-    let children = aws.ok(
-        "stepfunctions",
-        "list_executions",
-        json!({"mapRunArn": runs["mapRuns"][0]["mapRunArn"]}),
-    );
-    let described = &children["executions"][0];
+    let (_, children) = aws.map_run_children(&execution);
+    let described = &children[0];
     assert_eq!(child["parent"], execution["name"]);
     assert_eq!(child["id"], described["executionArn"]);
     assert_eq!(child["name"], described["name"]);

@@ -15,14 +15,13 @@
 //! A fault strikes `times` times (counted by `id` for the life of the emulator), then the call
 //! goes through as before. Tests use it to show each `Retry` and `Catch` of a definition at work.
 
-use std::io::ErrorKind;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::LocalError;
 use crate::lock::StateLock;
-use crate::process::write_file_atomically;
+use crate::process::{read_state_file, write_file_atomically};
 
 /// The file name in the emulator's state directory.
 pub const FAULTS_FILE: &str = "faults.json";
@@ -129,15 +128,7 @@ impl Faults {
 
 /// The faults of the file at `path`; none when it does not exist.
 pub fn read_faults(path: &Path) -> Result<Faults, LocalError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Faults::default()),
-        Err(error) => return Err(LocalError::io("read", path)(error)),
-    };
-    serde_json::from_str(&text).map_err(|source| LocalError::StateFile {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(read_state_file(path)?.unwrap_or_default())
 }
 
 /// Adds `fault` to the file at `path` (replacing one of the same id), keeping the others, under

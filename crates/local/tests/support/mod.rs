@@ -220,6 +220,23 @@ impl Aws {
         self.finished_execution(execution["executionArn"].as_str().expect("an ARN"))
     }
 
+    /// The ARN of the first Map Run of an execution, and the child executions of that run.
+    pub fn map_run_children(&mut self, execution: &Value) -> (Value, Vec<Value>) {
+        let runs = self.ok(
+            "stepfunctions",
+            "list_map_runs",
+            json!({"executionArn": execution["executionArn"]}),
+        );
+        let map_run_arn = runs["mapRuns"][0]["mapRunArn"].clone();
+        let children = self.ok(
+            "stepfunctions",
+            "list_executions",
+            json!({"mapRunArn": map_run_arn}),
+        );
+        let children = children["executions"].as_array().cloned().unwrap_or_default();
+        (map_run_arn, children)
+    }
+
     /// The text of an S3 object.
     pub fn object_text(&mut self, bucket: &str, key: &str) -> String {
         let object = self.ok("s3", "get_object", json!({"Bucket": bucket, "Key": key}));
