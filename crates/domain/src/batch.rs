@@ -120,7 +120,10 @@ mod tests {
 
     #[test]
     fn an_item_of_empty_values_is_a_blank_line() {
-        let blank = item(2, &[("user_id", ""), ("login_count", ""), ("post_count", "")]);
+        let blank = item(
+            2,
+            &[("user_id", ""), ("login_count", ""), ("post_count", "")],
+        );
         assert!(blank.is_blank());
         assert!(!item(2, &[("user_id", "U1"), ("login_count", "")]).is_blank());
     }

@@ -337,15 +337,15 @@ fn a_map_run_over_its_tolerance_fails_and_still_writes_its_results() {
     aws.ok(
         "s3",
         "put_object",
-        json!({"Bucket": "tolerance-input", "Key": "users.csv", "Body": users_csv(7, &[3])}),
+        json!({"Bucket": "tolerance-input", "Key": "users.csv", "Body": users_csv(7, &[6])}),
     );
 
     let execution = aws.run_state_machine(
         "tolerance-map",
-        // All three batches start at once, so the failed one stops none of them.
+        // One batch at a time, and the last one fails: every batch has run.
         &batching_map(
             "tolerance-output",
-            &json!({"ToleratedFailureCount": 0, "MaxConcurrency": 3}),
+            &json!({"ToleratedFailureCount": 0, "MaxConcurrency": 1}),
         ),
         &json!({"bucket": "tolerance-input", "key": "users.csv"}),
     );
@@ -399,9 +399,7 @@ fn a_map_run_over_its_tolerance_fails_and_still_writes_its_results() {
             {
               "ExecutionArn": "arn:aws:states:ap-northeast-1:000000000000:execution:tolerance-map/<uuid>:<uuid>",
               "Input": [
-                3,
-                4,
-                5
+                6
               ],
               "InputDetails": {
                 "Included": true
@@ -782,11 +780,17 @@ fn a_path_that_matches_nothing_fails_with_states_runtime_which_no_catch_catches(
         ),
         (
             "strict-caught",
-            caught(&pass("OutputPath", "$.missing"), &json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}])),
+            caught(
+                &pass("OutputPath", "$.missing"),
+                &json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]),
+            ),
         ),
         (
             "strict-caught-by-name",
-            caught(&pass("InputPath", "$.missing"), &json!([{"ErrorEquals": ["States.Runtime"], "Next": "Caught"}])),
+            caught(
+                &pass("InputPath", "$.missing"),
+                &json!([{"ErrorEquals": ["States.Runtime"], "Next": "Caught"}]),
+            ),
         ),
         (
             "strict-choice",
@@ -812,7 +816,10 @@ fn a_path_that_matches_nothing_fails_with_states_runtime_which_no_catch_catches(
         {
             states.insert("Caught".to_owned(), json!({"Type": "Succeed"}));
         }
-        outcomes.push(format!("{name}: {}", outcome(&mut aws, name, &definition, &input)));
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &input)
+        ));
     }
     expect![[r#"
         strict-parameters: FAILED States.Runtime
@@ -834,13 +841,25 @@ fn states_all_leaves_data_limit_exceeded_to_a_catch_that_names_it() {
     let too_large = json!({"Type": "Fail", "Error": "States.DataLimitExceeded", "Cause": "pinned"});
     let mut outcomes = Vec::new();
     for (name, catch) in [
-        ("limit-all", json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}])),
-        ("limit-task-failed", json!([{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}])),
-        ("limit-named", json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}])),
+        (
+            "limit-all",
+            json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]),
+        ),
+        (
+            "limit-task-failed",
+            json!([{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]),
+        ),
+        (
+            "limit-named",
+            json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]),
+        ),
     ] {
         let mut definition = caught(&too_large, &catch);
         definition["States"]["Caught"] = json!({"Type": "Succeed"});
-        outcomes.push(format!("{name}: {}", outcome(&mut aws, name, &definition, &json!({}))));
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &json!({}))
+        ));
     }
     expect![[r#"
         limit-all: FAILED States.DataLimitExceeded
@@ -866,13 +885,25 @@ fn a_map_runs_tolerance_counts_the_items_of_failed_batches() {
     for (name, tolerance) in [
         // Counted in batches, each of these would pass.
         ("items-count-2", json!({"ToleratedFailureCount": 2})),
-        ("items-percentage-40", json!({"ToleratedFailurePercentage": 40})),
-        ("items-either", json!({"ToleratedFailurePercentage": 50, "ToleratedFailureCount": 2})),
+        (
+            "items-percentage-40",
+            json!({"ToleratedFailurePercentage": 40}),
+        ),
+        (
+            "items-either",
+            json!({"ToleratedFailurePercentage": 50, "ToleratedFailureCount": 2}),
+        ),
         ("items-count-3", json!({"ToleratedFailureCount": 3})),
-        ("items-percentage-43", json!({"ToleratedFailurePercentage": 43})),
+        (
+            "items-percentage-43",
+            json!({"ToleratedFailurePercentage": 43}),
+        ),
     ] {
         let definition = batching_map("items-output", &tolerance);
-        outcomes.push(format!("{name}: {}", outcome(&mut aws, name, &definition, &input)));
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &input)
+        ));
     }
     expect![[r#"
         items-count-2: FAILED States.ExceedToleratedFailureThreshold
@@ -916,8 +947,14 @@ fn a_map_run_over_its_tolerance_starts_no_further_batch() {
         )
     };
     assert_eq!(map_run["status"], "FAILED");
-    assert_eq!(counts(&map_run["itemCounts"]), "total 7 failed 3 succeeded 0 pending 4");
-    assert_eq!(counts(&map_run["executionCounts"]), "total 3 failed 1 succeeded 0 pending 2");
+    assert_eq!(
+        counts(&map_run["itemCounts"]),
+        "total 7 failed 3 succeeded 0 pending 4"
+    );
+    assert_eq!(
+        counts(&map_run["executionCounts"]),
+        "total 3 failed 1 succeeded 0 pending 2"
+    );
     assert_eq!(children.len(), 1);
 }
 
@@ -961,7 +998,10 @@ fn each_child_execution_of_a_distributed_map_has_its_own_context() {
     assert_eq!(child["id"], described["executionArn"]);
     assert_eq!(child["name"], described["name"]);
     assert_ne!(child["name"], execution["name"]);
-    assert_eq!(child["input"], json!({"row": 1, "parent": execution["name"]}));
+    assert_eq!(
+        child["input"],
+        json!({"row": 1, "parent": execution["name"]})
+    );
     assert_eq!(child["machine"], described["stateMachineArn"]);
 }
 

@@ -30,7 +30,9 @@ const CHECK: &str = "local-userlog-check-errors";
 fn turn() -> (MutexGuard<'static, ()>, Aws) {
     static TURN: Mutex<()> = Mutex::new(());
     static READY: OnceLock<()> = OnceLock::new();
-    let guard = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let emulator = fast_waiting_emulator();
     let mut aws = Aws::connect(&emulator.ministack, &emulator.env);
     READY.get_or_init(|| set_up(&mut aws));
@@ -39,7 +41,11 @@ fn turn() -> (MutexGuard<'static, ()>, Aws) {
 
 /// The functions, buckets, table, topic, cluster and task definition the definition names.
 fn set_up(aws: &mut Aws) {
-    for (function, role) in [(VALIDATE, "validate"), (PROCESS, "process"), (CHECK, "check")] {
+    for (function, role) in [
+        (VALIDATE, "validate"),
+        (PROCESS, "process"),
+        (CHECK, "check"),
+    ] {
         aws.ok(
             "lambda",
             "create_function",
@@ -148,10 +154,18 @@ fn trail(aws: &mut Aws, execution: &Value) -> String {
     for event in history["events"].as_array().expect("events") {
         let kind = event["type"].as_str().unwrap_or_default();
         if kind.ends_with("StateEntered") {
-            lines.push(event["stateEnteredEventDetails"]["name"].as_str().unwrap_or_default().to_owned());
+            lines.push(
+                event["stateEnteredEventDetails"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
         } else if kind == "TaskFailed" {
             let details = &event["taskFailedEventDetails"];
-            lines.push(format!("  failed {}", details["error"].as_str().unwrap_or_default()));
+            lines.push(format!(
+                "  failed {}",
+                details["error"].as_str().unwrap_or_default()
+            ));
         }
     }
     let ending = format!(
@@ -185,12 +199,18 @@ fn child_trails(aws: &mut Aws, execution: &Value) -> Vec<String> {
                 )),
                 Some("TaskFailed") => Some(format!(
                     "failed {}",
-                    event["taskFailedEventDetails"]["error"].as_str().unwrap_or_default()
+                    event["taskFailedEventDetails"]["error"]
+                        .as_str()
+                        .unwrap_or_default()
                 )),
                 _ => None,
             })
             .collect();
-        trails.push(format!("{} {}", child["status"].as_str().unwrap_or_default(), steps.join(", ")));
+        trails.push(format!(
+            "{} {}",
+            child["status"].as_str().unwrap_or_default(),
+            steps.join(", ")
+        ));
     }
     trails
 }
@@ -210,12 +230,42 @@ fn check(aws: &mut Aws, execution: &Value, expected: &Expect) {
 #[test]
 fn lambda_throttles_service_errors_and_database_errors_are_retried() {
     let (_turn, mut aws) = turn();
-    inject(Fault::lambda("validate-throttled", VALIDATE, "Lambda.TooManyRequestsException", 2));
-    inject(Fault::lambda("validate-service", VALIDATE, "Lambda.ServiceException", 1));
-    inject(Fault::lambda("validate-database", VALIDATE, "DatabaseError", 2));
-    inject(Fault::lambda("process-throttled", PROCESS, "Lambda.TooManyRequestsException", 1));
-    inject(Fault::lambda("process-database", PROCESS, "DatabaseError", 1));
-    inject(Fault::lambda("check-sdk", CHECK, "Lambda.SdkClientException", 1));
+    inject(Fault::lambda(
+        "validate-throttled",
+        VALIDATE,
+        "Lambda.TooManyRequestsException",
+        2,
+    ));
+    inject(Fault::lambda(
+        "validate-service",
+        VALIDATE,
+        "Lambda.ServiceException",
+        1,
+    ));
+    inject(Fault::lambda(
+        "validate-database",
+        VALIDATE,
+        "DatabaseError",
+        2,
+    ));
+    inject(Fault::lambda(
+        "process-throttled",
+        PROCESS,
+        "Lambda.TooManyRequestsException",
+        1,
+    ));
+    inject(Fault::lambda(
+        "process-database",
+        PROCESS,
+        "DatabaseError",
+        1,
+    ));
+    inject(Fault::lambda(
+        "check-sdk",
+        CHECK,
+        "Lambda.SdkClientException",
+        1,
+    ));
     inject(Fault::lambda("check-database", CHECK, "DatabaseError", 1));
     let execution = run(&mut aws, "import-retries", &definition(), "retries.csv", 3);
     check(
@@ -240,7 +290,9 @@ fn lambda_throttles_service_errors_and_database_errors_are_retried() {
     );
     assert_eq!(
         child_trails(&mut aws, &execution),
-        ["SUCCEEDED local-userlog-process-user-log, failed Lambda.TooManyRequestsException, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log"]
+        [
+            "SUCCEEDED local-userlog-process-user-log, failed Lambda.TooManyRequestsException, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log"
+        ]
     );
 }
 
@@ -248,8 +300,19 @@ fn lambda_throttles_service_errors_and_database_errors_are_retried() {
 fn a_validation_that_keeps_failing_is_caught_and_fails_the_import_through_the_check() {
     let (_turn, mut aws) = turn();
     // One attempt and six retries.
-    inject(Fault::lambda("validate-down", VALIDATE, "Lambda.ServiceException", 7));
-    let execution = run(&mut aws, "import-validation-down", &definition(), "down.csv", 3);
+    inject(Fault::lambda(
+        "validate-down",
+        VALIDATE,
+        "Lambda.ServiceException",
+        7,
+    ));
+    let execution = run(
+        &mut aws,
+        "import-validation-down",
+        &definition(),
+        "down.csv",
+        3,
+    );
     check(
         &mut aws,
         &execution,
@@ -274,8 +337,19 @@ fn a_validation_that_keeps_failing_is_caught_and_fails_the_import_through_the_ch
 fn a_batch_that_keeps_failing_is_recorded_and_fails_the_map_run() {
     let (_turn, mut aws) = turn();
     // One attempt and three retries.
-    inject(Fault::lambda("process-database-down", PROCESS, "DatabaseError", 4));
-    let execution = run(&mut aws, "import-batch-fails", &definition(), "batch-fails.csv", 3);
+    inject(Fault::lambda(
+        "process-database-down",
+        PROCESS,
+        "DatabaseError",
+        4,
+    ));
+    let execution = run(
+        &mut aws,
+        "import-batch-fails",
+        &definition(),
+        "batch-fails.csv",
+        3,
+    );
     check(
         &mut aws,
         &execution,
@@ -291,7 +365,9 @@ fn a_batch_that_keeps_failing_is_recorded_and_fails_the_map_run() {
     );
     assert_eq!(
         child_trails(&mut aws, &execution),
-        ["FAILED local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, putItem"]
+        [
+            "FAILED local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, putItem"
+        ]
     );
     let records = aws.ok(
         "dynamodb",
@@ -303,16 +379,32 @@ fn a_batch_that_keeps_failing_is_recorded_and_fails_the_map_run() {
     assert_eq!(record["errorType"]["S"], "BatchFailed", "{records}");
     assert_eq!(record["recordData"]["M"]["itemCount"]["N"], "3");
     let message: Value =
-        serde_json::from_str(record["errorMessage"]["S"].as_str().expect("a message")).expect("JSON");
+        serde_json::from_str(record["errorMessage"]["S"].as_str().expect("a message"))
+            .expect("JSON");
     assert_eq!(message["Error"], "DatabaseError");
 }
 
 #[test]
 fn a_batch_failure_that_cannot_be_recorded_is_retried_and_still_fails_the_batch() {
     let (_turn, mut aws) = turn();
-    aws.ok("dynamodb", "delete_table", json!({"TableName": ERRORS_TABLE}));
-    inject(Fault::lambda("process-unknown", PROCESS, "Lambda.Unknown", 1));
-    let execution = run(&mut aws, "import-record-fails", &definition(), "record-fails.csv", 3);
+    aws.ok(
+        "dynamodb",
+        "delete_table",
+        json!({"TableName": ERRORS_TABLE}),
+    );
+    inject(Fault::lambda(
+        "process-unknown",
+        PROCESS,
+        "Lambda.Unknown",
+        1,
+    ));
+    let execution = run(
+        &mut aws,
+        "import-record-fails",
+        &definition(),
+        "record-fails.csv",
+        3,
+    );
     let children = child_trails(&mut aws, &execution);
     create_errors_table(&mut aws);
     assert_eq!(execution["error"], "States.ExceedToleratedFailureThreshold");
@@ -320,14 +412,29 @@ fn a_batch_failure_that_cannot_be_recorded_is_retried_and_still_fails_the_batch(
     assert_eq!(children.len(), 1);
     let failures = children[0].matches("putItem, failed DynamoDB.").count();
     assert_eq!(failures, 4, "{children:?}");
-    assert!(children[0].starts_with("FAILED local-userlog-process-user-log, failed Lambda.Unknown, putItem"), "{children:?}");
+    assert!(
+        children[0]
+            .starts_with("FAILED local-userlog-process-user-log, failed Lambda.Unknown, putItem"),
+        "{children:?}"
+    );
 }
 
 #[test]
 fn an_error_check_that_keeps_failing_alerts_people_and_fails_the_execution() {
     let (_turn, mut aws) = turn();
-    inject(Fault::lambda("check-database-down", CHECK, "DatabaseError", 4));
-    let execution = run(&mut aws, "import-check-fails", &definition(), "check-fails.csv", 3);
+    inject(Fault::lambda(
+        "check-database-down",
+        CHECK,
+        "DatabaseError",
+        4,
+    ));
+    let execution = run(
+        &mut aws,
+        "import-check-fails",
+        &definition(),
+        "check-fails.csv",
+        3,
+    );
     check(
         &mut aws,
         &execution,
@@ -349,14 +456,35 @@ fn an_error_check_that_keeps_failing_alerts_people_and_fails_the_execution() {
     // Without the topic the alert fails too: retried on States.TaskFailed, then its Catch.
     let topic = format!("arn:aws:sns:ap-northeast-1:000000000000:{ALERT_TOPIC}");
     aws.ok("sns", "delete_topic", json!({"TopicArn": topic}));
-    inject(Fault::lambda("check-database-down-again", CHECK, "DatabaseError", 4));
-    let execution = run(&mut aws, "import-alert-fails", &definition(), "alert-fails.csv", 3);
+    inject(Fault::lambda(
+        "check-database-down-again",
+        CHECK,
+        "DatabaseError",
+        4,
+    ));
+    let execution = run(
+        &mut aws,
+        "import-alert-fails",
+        &definition(),
+        "alert-fails.csv",
+        3,
+    );
     aws.ok("sns", "create_topic", json!({"Name": ALERT_TOPIC}));
     let trail = trail(&mut aws, &execution);
-    let alert = trail.split("NotifyCheckFailed\n").nth(1).expect("the alert ran");
+    let alert = trail
+        .split("NotifyCheckFailed\n")
+        .nth(1)
+        .expect("the alert ran");
     // AWS names the SNS exception (SNS.NotFoundException); MiniStack says SNS.PublishFailed.
-    assert_eq!(alert.matches("  failed SNS.PublishFailed\n").count(), 4, "{trail}");
-    assert!(alert.ends_with("CheckFailed\n= FAILED ErrorCheckFailed\n"), "{trail}");
+    assert_eq!(
+        alert.matches("  failed SNS.PublishFailed\n").count(),
+        4,
+        "{trail}"
+    );
+    assert!(
+        alert.ends_with("CheckFailed\n= FAILED ErrorCheckFailed\n"),
+        "{trail}"
+    );
 }
 
 #[test]
@@ -382,7 +510,13 @@ fn a_bulk_task_that_cannot_start_is_caught_and_fails_the_import_through_the_chec
         "ResourceInitializationError: unable to pull secrets or registry auth",
         1,
     ));
-    let no_start = run(&mut aws, "import-bulk-no-start", &definition(), "bulk-no-start.csv", 3);
+    let no_start = run(
+        &mut aws,
+        "import-bulk-no-start",
+        &definition(),
+        "bulk-no-start.csv",
+        3,
+    );
     check(
         &mut aws,
         &no_start,
@@ -397,8 +531,19 @@ fn a_bulk_task_that_cannot_start_is_caught_and_fails_the_import_through_the_chec
             = FAILED States.TaskFailed
         "#]],
     );
-    inject(Fault::run_task_failure("bulk-no-capacity", TASK_FAMILY, "RESOURCE:MEMORY", 1));
-    let no_capacity = run(&mut aws, "import-bulk-no-capacity", &definition(), "bulk-no-capacity.csv", 3);
+    inject(Fault::run_task_failure(
+        "bulk-no-capacity",
+        TASK_FAMILY,
+        "RESOURCE:MEMORY",
+        1,
+    ));
+    let no_capacity = run(
+        &mut aws,
+        "import-bulk-no-capacity",
+        &definition(),
+        "bulk-no-capacity.csv",
+        3,
+    );
     check(
         &mut aws,
         &no_capacity,
@@ -433,7 +578,13 @@ fn a_typo_in_a_path_fails_the_execution_without_reaching_any_catch() {
     let mut typo = definition();
     typo["States"]["ApplyRows"]["ItemBatcher"]["BatchInput"]["importId.$"] =
         json!("$.validation.importid");
-    let execution = run(&mut aws, "import-typo-batch-input", &typo, "typo-batch.csv", 3);
+    let execution = run(
+        &mut aws,
+        "import-typo-batch-input",
+        &typo,
+        "typo-batch.csv",
+        3,
+    );
     check(
         &mut aws,
         &execution,

@@ -31,11 +31,11 @@ use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceStat
 pub use self::ecs_images::{
     ECS_IMAGES_FILE, EcsImage, EcsImages, read_ecs_images, register_ecs_image,
 };
+pub use self::faults::{FAULTS_FILE, Fault, FaultKind, Faults, inject_fault, read_faults};
 use self::files::{
     HEALTH_PATH, LISTEN_ADDRESS, ServerLayout, cmdline_runs, parse_stat_group, parse_status_line,
     server_env,
 };
-pub use self::faults::{FAULTS_FILE, Fault, FaultKind, Faults, inject_fault, read_faults};
 pub use self::files::{MiniStackState, client_env, endpoint_url};
 
 /// The launcher script in the tools directory.

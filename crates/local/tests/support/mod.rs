@@ -233,7 +233,10 @@ impl Aws {
             "list_executions",
             json!({"mapRunArn": map_run_arn}),
         );
-        let children = children["executions"].as_array().cloned().unwrap_or_default();
+        let children = children["executions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         (map_run_arn, children)
     }
 
