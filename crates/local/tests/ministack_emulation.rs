@@ -990,7 +990,7 @@ fn each_child_execution_of_a_distributed_map_has_its_own_context() {
         &json!({"rows": [1]}),
     );
     assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
-    let output = support::parsed(&execution["output"]);
+    let output = parsed(&execution["output"]);
     let child = &output[0];
     let (_, children) = aws.map_run_children(&execution);
     let described = &children[0];
