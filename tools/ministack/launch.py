@@ -2,7 +2,8 @@
 definitions run on it unchanged.
 
 MiniStack (PyPI ``ministack``, pinned in ``requirements.txt`` beside this file) emulates the AWS
-APIs in one Python process. Version 1.5.33 lacks three things the ``import`` state machine uses.
+APIs in one Python process. Version 1.5.33 lacks three things the ``import`` state machine uses,
+and is more forgiving than AWS in ways that would let a definition pass locally and fail on AWS.
 This launcher imports MiniStack, checks that every internal function it hooks exists with the
 signature it expects (and stops, naming the missing hook, when one does not), replaces those
 functions, and then runs MiniStack's own server. Nothing of MiniStack's is copied or edited.
@@ -16,10 +17,9 @@ Patches
    index in the data set), groups the selected items into batches of at most
    ``MaxItemsPerBatch`` (or ``MaxItemsPerBatchPath``) items and ``MaxInputBytesPerBatch`` (or
    ``MaxInputBytesPerBatchPath``, default 256 KiB) bytes, and hands MiniStack one item per batch:
-   ``{"Items": [...], "BatchInput": <BatchInput resolved against the Map's input>}``. MiniStack
-   then runs the child executions, the concurrency limit and the failure tolerance as before, so
-   the tolerance counts failed batches, as on AWS. The Map Run's ``itemCounts`` are corrected to
-   count items rather than batches.
+   ``{"Items": [...], "BatchInput": <BatchInput resolved against the Map's input>}``. The Map Run
+   (patch 7) runs one child execution per batch and counts the items of a failed batch as failed
+   items, in its tolerance and in its ``itemCounts``.
 
 2. **ResultWriter** (Distributed Map). MiniStack ignores ``ResultWriter`` and returns the results
    inline. The patch writes ``SUCCEEDED_0.json`` and ``FAILED_0.json`` (only for a status that
@@ -55,6 +55,51 @@ Patches
    exited non-zero or the task failed to start; without ``.sync`` the RunTask response in
    PascalCase. ``.sync`` also sets ``StartedBy: AWS Step Functions`` and waits by polling every
    50 ms instead of MiniStack's one second.
+   A ``RunTask`` response with ``failures`` (and no task) fails a ``.sync`` state with
+   ``AmazonECS.Unknown``, as AWS documents; MiniStack says ``ECS.Unknown``.
+
+5. **Strict JSONPath.** MiniStack resolves a path that matches nothing to ``null``. The patch makes
+   every path of a JSONPath state (``InputPath``, ``Parameters``/``ItemSelector``/``BatchInput``
+   ``.$`` fields, intrinsic arguments, ``ResultSelector``, ``OutputPath``, ``ItemsPath``, Choice
+   variables, ``ErrorPath``/``CausePath``, context paths ``$$.``) fail the state with
+   ``States.Runtime`` when a field or an array index it names is missing, as AWS does. A path with
+   a wildcard selects a (possibly empty) list. A Choice rule with ``IsPresent`` tests presence.
+
+6. **Retry and Catch.** ``States.Runtime`` is never retried or caught (AWS: it always fails the
+   execution); ``States.DataLimitExceeded`` is not matched by ``States.ALL`` or
+   ``States.TaskFailed``, only by its own name. A retrier waits ``IntervalSeconds`` (default 1)
+   times ``BackoffRate`` (default 2.0) to the power of its earlier retries, at most
+   ``MaxDelaySeconds`` when set, and with ``JitterStrategy: FULL`` a uniformly random part of
+   that; MiniStack ignores the jitter and caps every wait at 60 s. ``SFN_WAIT_SCALE`` (MiniStack's
+   own setting, 1 by default) scales the waits, as it scales ``Wait`` states.
+
+7. **Map Runs.** The Distributed Map's child executions are run by the launcher, not by MiniStack:
+   each is an execution of its own, whose context object has its own ``$$.Execution`` (``Id``,
+   ``Name``, ``StartTime``, ``Input``) and ``$$.StateMachine`` (``<machine>/<label>``), no
+   ``$$.Map`` and no variables of the parent (MiniStack hands every child the parent's). The
+   tolerance counts items (all the items of a failed batch): the Map Run fails with
+   ``States.ExceedToleratedFailureThreshold`` when the failed items exceed
+   ``ToleratedFailureCount`` or ``ToleratedFailurePercentage`` percent of all items (either, when
+   both are set; any failure when neither is), and once it is exceeded no further child execution
+   starts; those already running finish. ``...Path`` variants and ``MaxConcurrencyPath`` are
+   resolved against the Map's input.
+
+8. **Injected faults.** The JSON file named by ``USERLOG_FAULTS`` (written by the Rust tooling,
+   ``userlog_local::ministack::faults``) lists failures of AWS's side that a local run never meets:
+
+       {"faults": [
+         {"id": "throttle", "lambda": "<function name>", "error": "Lambda.TooManyRequestsException",
+          "cause": "Rate exceeded", "times": 2},
+         {"id": "no-start", "ecsTaskDefinition": "<family>", "failToStart": "<stopped reason>"},
+         {"id": "no-capacity", "ecsTaskDefinition": "<family>", "runTaskFailure": "RESOURCE:MEMORY"}
+       ]}
+
+   A ``lambda`` fault fails the Step Functions invocation of that function (by name, any
+   qualifier) with ``error`` and ``cause`` instead of running it; ``failToStart`` stops the next
+   task of that task definition family with ``TaskFailedToStart`` and that reason;
+   ``runTaskFailure`` makes ``RunTask`` answer with that failure and no task. Each fault strikes
+   ``times`` times (default 1), counted by ``id`` for the life of the emulator; the file is read at
+   every call, so a running emulator needs no restart.
 
 Besides the patches, ``USERLOG_STOP_WITH_PID`` makes the emulator kill its process group (itself,
 its Lambda workers and its ECS task processes) once that process has gone; tests tie the
@@ -65,16 +110,21 @@ Usage: ``python launch.py`` runs the server (configured by MiniStack's environme
 checks the version and the hooks.
 """
 
+import contextvars
+import datetime
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REQUIREMENTS_FILE = Path(__file__).with_name("requirements.txt")
@@ -184,6 +234,14 @@ HOOKS = [
     Hook(SFN, "_map_runs"),
     Hook(SFN, "_executions"),
     Hook(SFN, "_SERVICE_DISPATCH", keys=("arn:aws:states:::ecs:runTask",)),
+    Hook(SFN, "_resolve_path", ("path", "data")),
+    Hook(SFN, "_parse_jsonpath_tokens", ("path",)),
+    Hook(SFN, "_evaluate_rule", ("rule", "data", "ctx")),
+    Hook(SFN, "_error_matches", ("error_equals", "error")),
+    Hook(SFN, "_find_matching_retrier", ("retriers", "error", "retry_counts")),
+    Hook(SFN, "_scaled_sleep", ("seconds",)),
+    Hook(SFN, "_call_lambda", ("func_ref", "event")),
+    Hook(SFN, "_run_sub_machine", ("states", "start_at", "input_data", "execution", "ctx")),
     Hook(S3, "_put_object", ("bucket_name", "key", "body", "headers")),
     Hook(ECS, "_get_docker", ()),
     Hook(ECS, "_run_task", ("data",)),
@@ -362,6 +420,7 @@ class DistributedMapPatch:
         self.sfn = sfn
         self.s3 = s3
         self.original = sfn._run_distributed_map
+        self.runner = MapRunner(sfn)
 
     def install(self):
         self.sfn._run_distributed_map = self.run
@@ -369,8 +428,11 @@ class DistributedMapPatch:
     def run(self, state_def, raw_input, effective, iterator, execution, ctx):
         batcher = state_def.get("ItemBatcher")
         writer = state_def.get("ResultWriter")
+        jsonata = self.sfn._state_query_language(state_def, ctx) == "JSONata"
         if not batcher and not writer:
-            return self.original(state_def, raw_input, effective, iterator, execution, ctx)
+            if jsonata:
+                return self.original(state_def, raw_input, effective, iterator, execution, ctx)
+            return self.runner.run(state_def, raw_input, effective, iterator, execution, ctx)
         inner = dict(state_def)
         items_input = effective
         if batcher:
@@ -389,13 +451,15 @@ class DistributedMapPatch:
         runs_before = set(self.sfn._map_runs.keys())
         failure = None
         try:
-            output, next_state = self.original(inner, raw_input, items_input, iterator, execution, ctx)
+            if jsonata:
+                output, next_state = self.original(inner, raw_input, items_input, iterator, execution, ctx)
+            else:
+                output, next_state = self.runner.run(
+                    inner, raw_input, items_input, iterator, execution, ctx, batched=bool(batcher))
         except self.sfn._ExecutionError as error:
             failure = error
         run = self.new_run(runs_before, execution)
         children = self.children(run) if run else []
-        if batcher and run:
-            self.count_items(run, children)
         summary = self.write_results(writer, run, children, effective, ctx) if writer and run else None
         if failure is not None:
             raise failure
@@ -457,18 +521,6 @@ class DistributedMapPatch:
         return [child for child in list(self.sfn._executions.values())
                 if child.get("mapRunArn") == run["mapRunArn"]]
 
-    @staticmethod
-    def count_items(run, children):
-        """Counts items, not batches, in the Map Run's itemCounts."""
-        counts = dict.fromkeys(("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total"), 0)
-        for child in children:
-            size = items_in(child["input"])
-            counts["total"] += size
-            outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
-                       "ABORTED": "aborted", "RUNNING": "running"}.get(child["status"], "pending")
-            counts[outcome] += size
-        run["itemCounts"].update(counts)
-
     def write_results(self, writer, run, children, effective, ctx):
         sfn = self.sfn
         parameters = sfn._resolve_params_obj(writer.get("Parameters") or writer.get("Arguments") or {}, effective, ctx)
@@ -509,8 +561,9 @@ class DistributedMapPatch:
 class LocalTaskRunner:
     """Runs ECS tasks as local processes (see the module docstring, patch 3)."""
 
-    def __init__(self, ecs, images_file, log_dir):
+    def __init__(self, ecs, images_file, log_dir, faults):
         self.ecs = ecs
+        self.faults = faults
         self.images_file = Path(images_file) if images_file else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.original_run_task = ecs._run_task
@@ -532,18 +585,25 @@ class LocalTaskRunner:
         return json.loads(self.images_file.read_text(encoding="utf-8")).get("images", {})
 
     def run_task(self, data):
+        fault = self.faults.ecs_fault(data.get("taskDefinition"))
+        if fault and fault.get("runTaskFailure"):
+            failure = {"arn": data.get("taskDefinition", ""), "reason": fault["runTaskFailure"]}
+            return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
+                {"tasks": [], "failures": [failure]}).encode("utf-8")
         response = self.original_run_task(data)
         status, _headers, body = response
         if status >= 400 or not body:
             return response
         scope = (self.ecs.get_account_id(), self.ecs.get_region())
         for task in json.loads(body).get("tasks", []):
-            self.start(task["taskArn"], data, scope)
+            self.start(task["taskArn"], data, scope, fault)
         return response
 
-    def start(self, task_arn, data, scope):
+    def start(self, task_arn, data, scope, fault=None):
         ecs = self.ecs
         task = ecs._tasks[task_arn]
+        if fault and fault.get("failToStart"):
+            return self.fail_to_start(task, fault["failToStart"])
         definition = ecs._task_defs[ecs._resolve_td_key(data.get("taskDefinition", ""))]
         essentials = [c for c in definition.get("containerDefinitions", []) if c.get("essential", True)]
         if len(essentials) != 1:
@@ -655,7 +715,7 @@ class RunTaskIntegration:
         if not sync:
             return to_pascal_case(response)
         if response.get("failures") or not response.get("tasks"):
-            raise sfn._ExecutionError("ECS.Unknown", json.dumps(to_pascal_case(response)))
+            raise sfn._ExecutionError("AmazonECS.Unknown", json.dumps(to_pascal_case(response)))
         task = self.wait_until_stopped(request.get("cluster", "default"), response["tasks"][0]["taskArn"])
         output = to_pascal_case(task)
         if task_failed(task):
@@ -669,6 +729,342 @@ class RunTaskIntegration:
             if tasks and tasks[0].get("lastStatus") == "STOPPED":
                 return tasks[0]
             time.sleep(TASK_POLL_SECONDS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch 5: a JSONPath that matches nothing fails with States.Runtime
+# ---------------------------------------------------------------------------------------------
+
+
+class PathNotFound(Exception):
+    """A reference path selects nothing in its data."""
+
+
+def select_path(tokens, data):
+    """The value `tokens` (MiniStack's parse of a JSONPath) select in `data`: a list for a path with
+    a wildcard (possibly empty), else the one value. Raises PathNotFound when a field or index of a
+    path without wildcard is missing."""
+    projected = any(kind == "wildcard" for kind, _ in tokens)
+    values = [data]
+    for kind, value in tokens:
+        selected = []
+        for current in values:
+            if kind == "field" and isinstance(current, dict) and value in current:
+                selected.append(current[value])
+            elif kind == "index" and isinstance(current, list) and value < len(current):
+                selected.append(current[value])
+            elif kind == "wildcard" and isinstance(current, list):
+                selected.extend(current)
+            elif kind == "wildcard" and isinstance(current, dict):
+                selected.extend(current.values())
+            elif not projected:
+                raise PathNotFound(value)
+        values = selected
+    return values if projected else values[0]
+
+
+class StrictPaths:
+    """Makes every JSONPath of a JSONPath state fail with `States.Runtime` when it selects nothing,
+    as AWS does (see the module docstring, patch 5). A Choice rule with `IsPresent` still tests
+    presence without failing."""
+
+    def __init__(self, sfn):
+        self.sfn = sfn
+        self.original_rule = sfn._evaluate_rule
+
+    def install(self):
+        self.sfn._resolve_path = self.resolve
+        self.sfn._evaluate_rule = self.evaluate_rule
+
+    def resolve(self, path, data):
+        if path == "$" or not path or not path.startswith("$"):
+            return data
+        tokens = self.sfn._parse_jsonpath_tokens(path)
+        if tokens is None:
+            raise self.sfn._ExecutionError("States.Runtime", f"Invalid path '{path}': not a valid JSONPath")
+        try:
+            return select_path(tokens, data)
+        except PathNotFound:
+            raise self.sfn._ExecutionError(
+                "States.Runtime",
+                f"Invalid path '{path}': the path could not be found in the input {json.dumps(data)[:1000]}",
+            ) from None
+
+    def evaluate_rule(self, rule, data, ctx=None):
+        if "IsPresent" in rule and rule.get("Variable"):
+            try:
+                self.sfn._resolve_path_or_ctx(rule["Variable"], data, ctx)
+                present = True
+            except self.sfn._ExecutionError:
+                present = False
+            return present == rule["IsPresent"]
+        return self.original_rule(rule, data, ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch 6: which errors Retry and Catch match, and how long a retrier waits
+# ---------------------------------------------------------------------------------------------
+
+# Never retried or caught: the execution fails.
+UNCATCHABLE_ERRORS = {"States.Runtime"}
+# Not matched by the wildcards `States.ALL` and `States.TaskFailed`, only by their own name.
+NOT_MATCHED_BY_WILDCARDS = {"States.DataLimitExceeded"}
+
+
+def error_matches(error_equals, error):
+    """Whether a retrier's or catcher's `ErrorEquals` matches `error`, as AWS documents it."""
+    if error in UNCATCHABLE_ERRORS:
+        return False
+    if error in error_equals:
+        return True
+    if error in NOT_MATCHED_BY_WILDCARDS:
+        return False
+    if "States.ALL" in error_equals:
+        return True
+    return "States.TaskFailed" in error_equals and error != "States.Timeout"
+
+
+def retry_delay(retrier, retries_before, random_fraction):
+    """Seconds before the retry that follows `retries_before` earlier retries of this retrier:
+    `IntervalSeconds` (default 1) times `BackoffRate` (default 2.0) to the power of
+    `retries_before`, at most `MaxDelaySeconds` when set; with `JitterStrategy: FULL` that delay
+    times `random_fraction` (uniform in [0, 1))."""
+    delay = float(retrier.get("IntervalSeconds", 1)) * float(retrier.get("BackoffRate", 2.0)) ** retries_before
+    if retrier.get("MaxDelaySeconds") is not None:
+        delay = min(delay, float(retrier["MaxDelaySeconds"]))
+    if retrier.get("JitterStrategy", "NONE") == "FULL":
+        delay *= random_fraction
+    return delay
+
+
+class ErrorHandling:
+    """Retry and Catch as AWS documents them (see the module docstring, patch 6)."""
+
+    def __init__(self, sfn, random_fraction=random.random):
+        self.sfn = sfn
+        self.original_find = sfn._find_matching_retrier
+        self.random_fraction = random_fraction
+
+    def install(self):
+        self.sfn._error_matches = error_matches
+        self.sfn._find_matching_retrier = self.find_retrier
+
+    def find_retrier(self, retriers, error, retry_counts):
+        retrier, index = self.original_find(retriers, error, retry_counts)
+        if retrier is None:
+            return retrier, index
+        # The wait happens here; MiniStack's own (capped at 60 s, no jitter) is made zero.
+        self.sfn._scaled_sleep(retry_delay(retrier, retry_counts.get(index, 0), self.random_fraction()))
+        return dict(retrier, IntervalSeconds=0), index
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch 7: the Map Run of a Distributed Map
+# ---------------------------------------------------------------------------------------------
+
+
+def tolerance_exceeded(failed_items, total_items, tolerated_count, tolerated_percentage):
+    """Whether a Map Run with `failed_items` of `total_items` failed has exceeded its tolerance.
+    Either limit may be None (not set); with neither set, one failed item is too many."""
+    if tolerated_count is None and tolerated_percentage is None:
+        return failed_items > 0
+    if tolerated_count is not None and failed_items > tolerated_count:
+        return True
+    return tolerated_percentage is not None and failed_items * 100 > tolerated_percentage * total_items
+
+
+def child_context(parent_ctx, child, state_machine_name):
+    """The context object of a child execution: its own `Execution` and `StateMachine`, no
+    `Map` (the item is only in the Map state's ItemSelector) and no variables of the parent."""
+    ctx = {key: value for key, value in parent_ctx.items() if key not in ("Map", "Task", "State", "variables")}
+    ctx["Execution"] = {
+        "Id": child["executionArn"],
+        "Input": json.loads(child["input"]),
+        "Name": child["name"],
+        "StartTime": child["startDate"],
+    }
+    ctx["StateMachine"] = {"Id": child["stateMachineArn"], "Name": state_machine_name}
+    ctx["variables"] = {}
+    return ctx
+
+
+class MapRunner:
+    """Runs the child executions of a Distributed Map (see the module docstring, patch 7)."""
+
+    def __init__(self, sfn):
+        self.sfn = sfn
+
+    def setting(self, state_def, name, effective, ctx, kind):
+        if f"{name}Path" in state_def:
+            return kind(self.sfn._resolve_path_or_ctx(state_def[f"{name}Path"], effective, ctx))
+        return kind(state_def[name]) if name in state_def else None
+
+    def items(self, state_def, effective, ctx):
+        sfn = self.sfn
+        if state_def.get("ItemReader"):
+            items = sfn._read_map_items(state_def["ItemReader"], effective, ctx)
+        else:
+            items = sfn._resolve_path_or_ctx(state_def.get("ItemsPath", "$"), effective, ctx)
+        items = items if isinstance(items, list) else [items]
+        selector = state_def.get("ItemSelector") or state_def.get("Parameters")
+        if not selector:
+            return items
+        selected = []
+        for index, item in enumerate(items):
+            item_ctx = dict(ctx, Map={"Item": {"Index": index, "Value": item}})
+            selected.append(sfn._resolve_params_obj(selector, effective, item_ctx))
+        return selected
+
+    def run(self, state_def, raw_input, effective, iterator, execution, ctx, batched=False):
+        sfn = self.sfn
+        inputs = self.items(state_def, effective, ctx)
+        sizes = [items_in(json.dumps(child_input)) if batched else 1 for child_input in inputs]
+        total = sum(sizes)
+        tolerated_count = self.setting(state_def, "ToleratedFailureCount", effective, ctx, int)
+        tolerated_percentage = self.setting(state_def, "ToleratedFailurePercentage", effective, ctx, float)
+        concurrency = self.setting(state_def, "MaxConcurrency", effective, ctx, int) or 0
+
+        parts = execution["stateMachineArn"].split(":")
+        machine, region, account = parts[6].split("/", 1)[0], parts[3], parts[4]
+        label = state_def.get("Label") or new_id()
+        child_machine = f"{machine}/{label}"
+        child_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{child_machine}"
+        map_run_arn = f"arn:aws:states:{region}:{account}:mapRun:{child_machine}:{new_id()}"
+        zero = dict.fromkeys(("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total",
+                              "resultsWritten", "failuresNotRedrivable", "pendingRedrive"), 0)
+        run = {
+            "mapRunArn": map_run_arn, "executionArn": execution["executionArn"], "status": "RUNNING",
+            "startDate": now(), "maxConcurrency": concurrency,
+            "toleratedFailurePercentage": tolerated_percentage or 0.0,
+            "toleratedFailureCount": tolerated_count or 0,
+            "itemCounts": dict(zero, total=total, pending=total),
+            "executionCounts": dict(zero, total=len(inputs), pending=len(inputs)),
+            "redriveCount": 0, "_stateMachineArn": child_machine_arn,
+        }
+        sfn._map_runs[map_run_arn] = run
+        results = [None] * len(inputs)
+        lock = threading.Lock()
+        failed_items = [0]
+        stopped = threading.Event()
+
+        def count(index, before, after):
+            for counts, amount in ((run["itemCounts"], sizes[index]), (run["executionCounts"], 1)):
+                counts[before] -= amount
+                counts[after] += amount
+
+        def run_child(index, child_input):
+            if stopped.is_set():
+                return
+            name = new_id()
+            child = {
+                "executionArn": f"arn:aws:states:{region}:{account}:execution:{child_machine}:{name}",
+                "stateMachineArn": child_machine_arn, "name": name, "status": "RUNNING", "startDate": now(),
+                "stopDate": None, "input": json.dumps(child_input), "inputDetails": {"included": True},
+                "output": None, "outputDetails": {"included": True}, "mapRunArn": map_run_arn, "events": [],
+                "testCase": execution.get("testCase"), "mockAttempts": {},
+            }
+            with lock:
+                sfn._executions[child["executionArn"]] = child
+                count(index, "pending", "running")
+            try:
+                results[index] = sfn._run_sub_machine(
+                    iterator.get("States", {}), iterator.get("StartAt"), child_input, child,
+                    child_context(ctx, child, child_machine))
+                child.update(status="SUCCEEDED", output=json.dumps(results[index]))
+            except Exception as error:  # a child's failure of any kind fails only that child
+                if not isinstance(error, sfn._ExecutionError):
+                    error = sfn._ExecutionError("States.TaskFailed", str(error))
+                child.update(status="FAILED", error=error.error, cause=error.cause)
+            child["stopDate"] = now()
+            with lock:
+                count(index, "running", "succeeded" if child["status"] == "SUCCEEDED" else "failed")
+                if child["status"] != "SUCCEEDED":
+                    failed_items[0] += sizes[index]
+                    if tolerance_exceeded(failed_items[0], total, tolerated_count, tolerated_percentage):
+                        stopped.set()
+
+        workers = concurrency if concurrency > 0 else (min(len(inputs), 64) or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, run_child, index, child_input)
+                       for index, child_input in enumerate(inputs)]
+            for future in futures:
+                future.result()
+
+        run["stopDate"] = now()
+        if tolerance_exceeded(failed_items[0], total, tolerated_count, tolerated_percentage):
+            run["status"] = "FAILED"
+            raise sfn._ExecutionError("States.ExceedToleratedFailureThreshold",
+                                      "The specified tolerated failure threshold was exceeded")
+        run["status"] = "SUCCEEDED"
+        result = sfn._apply_result_selector(state_def, results)
+        output = sfn._apply_result_path(state_def, raw_input, result)
+        output = sfn._apply_output_path(state_def, output, ctx)
+        return output, sfn._next_or_end(state_def)
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Patch 8: failures injected from a file
+# ---------------------------------------------------------------------------------------------
+
+
+def lambda_function_name(reference):
+    """The function name of a Lambda reference: a name, `name:qualifier` or an ARN."""
+    if reference.startswith("arn:"):
+        return reference.split(":")[6]
+    return reference.split(":", 1)[0]
+
+
+def task_definition_family(reference):
+    """The family of a task definition reference: `family`, `family:3` or an ARN."""
+    return reference.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+class Faults:
+    """Failures of AWS's side that a run never meets locally, injected from the JSON file named by
+    `USERLOG_FAULTS` (see the module docstring, patch 8). The file is read at every call; how often
+    each fault has struck is kept here, by its `id`."""
+
+    def __init__(self, sfn, path):
+        self.sfn = sfn
+        self.path = Path(path) if path else None
+        self.original_call_lambda = sfn._call_lambda
+        self.struck = {}
+        self.lock = threading.Lock()
+
+    def install(self):
+        self.sfn._call_lambda = self.call_lambda
+
+    def strike(self, key, value):
+        """The first fault for `key` == `value` that has struck fewer than its `times`, counted as
+        striking now; or None."""
+        if self.path is None or not self.path.is_file():
+            return None
+        faults = json.loads(self.path.read_text(encoding="utf-8")).get("faults", [])
+        with self.lock:
+            for fault in faults:
+                if fault.get(key) != value:
+                    continue
+                if self.struck.get(fault["id"], 0) < int(fault.get("times", 1)):
+                    self.struck[fault["id"]] = self.struck.get(fault["id"], 0) + 1
+                    return fault
+        return None
+
+    def call_lambda(self, func_ref, event):
+        fault = self.strike("lambda", lambda_function_name(str(func_ref)))
+        if fault:
+            raise self.sfn._ExecutionError(fault["error"], fault.get("cause", f"{fault['error']} (injected)"))
+        return self.original_call_lambda(func_ref, event)
+
+    def ecs_fault(self, task_definition):
+        return self.strike("ecsTaskDefinition", task_definition_family(task_definition or ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -696,8 +1092,13 @@ def install_patches():
     sfn = importlib.import_module(SFN)
     ecs = importlib.import_module(ECS)
     s3 = importlib.import_module(S3)
+    faults = Faults(sfn, os.environ.get("USERLOG_FAULTS"))
+    faults.install()
+    StrictPaths(sfn).install()
+    ErrorHandling(sfn).install()
     DistributedMapPatch(sfn, s3).install()
-    LocalTaskRunner(ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS")).install()
+    LocalTaskRunner(
+        ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS"), faults).install()
     RunTaskIntegration(sfn, ecs).install()
 
 
@@ -717,8 +1118,8 @@ def main(argv):
     owner = os.environ.get("USERLOG_STOP_WITH_PID")
     if owner:
         stop_with(int(owner))
-    print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes)",
-          flush=True)
+    print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes, "
+          "strict paths, Retry and Catch, Map Runs, injected faults)", flush=True)
     # MiniStack's main() parses sys.argv itself.
     sys.argv = argv[:1]
     importlib.import_module("ministack.app").main()

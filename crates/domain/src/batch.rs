@@ -33,6 +33,13 @@ impl MapItem {
         lines_match_records.then_some(self.index + 2)
     }
 
+    /// Whether the item is a blank line of the file: every value empty. The validator reads a blank
+    /// line as no record, and AWS does not document whether its CSV reader hands one over as an
+    /// item, so such an item carries no data either.
+    pub fn is_blank(&self) -> bool {
+        self.row.values().all(|value| value.is_empty())
+    }
+
     /// Reads the row's values by column, whatever language or order the header had.
     pub fn parse(&self, lines_match_records: bool) -> Result<MapRow, Problem> {
         let line = self.line(lines_match_records);
@@ -109,5 +116,15 @@ mod tests {
             bad.parse(true).unwrap_err().to_string(),
             "3: BadCount login_count: `x` is not a whole number"
         );
+    }
+
+    #[test]
+    fn an_item_of_empty_values_is_a_blank_line() {
+        let blank = item(
+            2,
+            &[("user_id", ""), ("login_count", ""), ("post_count", "")],
+        );
+        assert!(blank.is_blank());
+        assert!(!item(2, &[("user_id", "U1"), ("login_count", "")]).is_blank());
     }
 }

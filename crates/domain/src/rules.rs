@@ -96,8 +96,8 @@ pub fn decide(stored: Option<(Counts, Stamp)>, incoming: Counts, stamp: Stamp) -
     }
 }
 
-/// How many failed rows an import tolerates before it fails (seed: 5 % and 50 rows, like the
-/// distributed map's `ToleratedFailurePercentage` and `ToleratedFailureCount`: exceeding either fails).
+/// How many failed rows an import tolerates before it fails (seed: 5 % and 50 rows; exceeding
+/// either fails). The distributed map tolerates no failed batch: a batch holds more than 50 rows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tolerance {

@@ -40,6 +40,13 @@ pub const LAMBDA_ERRORS: &[&str] = &[
     "Lambda.Unknown",
 ];
 
+/// Error names of the ECS integration other than `ECS.<Name>Exception`: a `.sync` `RunTask` whose
+/// response has `Failures`.
+pub const ECS_ERRORS: &[&str] = &["AmazonECS.Unknown"];
+
+/// Errors that no `Retry` or `Catch` ever matches: AWS fails the execution.
+pub const UNCATCHABLE_ERRORS: &[&str] = &["States.Runtime"];
+
 /// Services whose integrations raise `<Service>.<Name>Exception`.
 const INTEGRATION_SERVICES: &[&str] = &["DynamoDB", "ECS", "S3", "SNS", "SQS"];
 
@@ -430,6 +437,7 @@ impl Checker<'_> {
     fn error_name_known(&self, name: &str) -> bool {
         if STATES_ERRORS.contains(&name)
             || LAMBDA_ERRORS.contains(&name)
+            || ECS_ERRORS.contains(&name)
             || self.known_errors.contains(name)
         {
             return true;
@@ -456,6 +464,12 @@ impl Checker<'_> {
                 self.problem(
                     path,
                     format!("{what} names `{name}`, which is not a Step Functions error, a Lambda error or an error a function declares"),
+                );
+            }
+            if UNCATCHABLE_ERRORS.contains(&name) {
+                self.problem(
+                    path,
+                    format!("{what} names `{name}`, which Step Functions never retries or catches: it fails the execution"),
                 );
             }
             if name == "States.ALL" && (names.len() > 1 || !last) {

@@ -84,9 +84,9 @@ fn changes_show_per_state_and_per_resource_and_flag_wider_access() {
                 linesMatchRecords.$: $.validation.linesMatchRecords
           - MaxConcurrency: 5
           + MaxConcurrency: 10
-            ToleratedFailurePercentage: 5
-            ToleratedFailureCount: 50
+            ToleratedFailureCount: 0
             ItemProcessor:
+              ProcessorConfig:
     "#]]
     .assert_eq(&render_text(&difference, false));
 }

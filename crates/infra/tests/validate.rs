@@ -86,6 +86,21 @@ fn a_catch_of_an_error_nothing_raises() {
 }
 
 #[test]
+fn a_catch_of_runtime_errors_which_nothing_catches() {
+    check(
+        |r| {
+            *common::at(
+                definition(r),
+                &["States", "BulkImport", "Catch", "0", "ErrorEquals"],
+            ) = common::yaml("[States.Runtime, AmazonECS.Unknown]")
+        },
+        expect![[r#"
+            error[asl] staging BulkImport: Catch names `States.Runtime`, which Step Functions never retries or catches: it fails the execution
+        "#]],
+    );
+}
+
+#[test]
 fn a_path_that_is_not_jsonpath() {
     check(
         |r| {

@@ -1,6 +1,7 @@
 //! What the launcher's patches make the emulator do, against the real pinned MiniStack: the
-//! Distributed Map's ItemBatcher and ResultWriter, and ECS tasks run as local processes for
-//! `ecs:runTask.sync`. The tests share one emulator and use names of their own.
+//! Distributed Map's ItemBatcher, ResultWriter and Map Run, ECS tasks run as local processes for
+//! `ecs:runTask.sync`, strict JSONPath, and Retry and Catch as AWS documents them. The tests share
+//! one emulator and use names of their own.
 
 mod support;
 
@@ -336,12 +337,16 @@ fn a_map_run_over_its_tolerance_fails_and_still_writes_its_results() {
     aws.ok(
         "s3",
         "put_object",
-        json!({"Bucket": "tolerance-input", "Key": "users.csv", "Body": users_csv(7, &[3])}),
+        json!({"Bucket": "tolerance-input", "Key": "users.csv", "Body": users_csv(7, &[6])}),
     );
 
     let execution = aws.run_state_machine(
         "tolerance-map",
-        &batching_map("tolerance-output", &json!({"ToleratedFailureCount": 0})),
+        // One batch at a time, and the last one fails: every batch has run.
+        &batching_map(
+            "tolerance-output",
+            &json!({"ToleratedFailureCount": 0, "MaxConcurrency": 1}),
+        ),
         &json!({"bucket": "tolerance-input", "key": "users.csv"}),
     );
     assert_eq!(execution["status"], "FAILED", "{execution}");
@@ -394,9 +399,7 @@ fn a_map_run_over_its_tolerance_fails_and_still_writes_its_results() {
             {
               "ExecutionArn": "arn:aws:states:ap-northeast-1:000000000000:execution:tolerance-map/<uuid>:<uuid>",
               "Input": [
-                3,
-                4,
-                5
+                6
               ],
               "InputDetails": {
                 "Included": true
@@ -678,7 +681,7 @@ fn run_task_through_the_api_runs_the_container_too() {
 fn the_launcher_checks_its_hooks_and_names_a_missing_one() {
     let ministack = &shared_emulator().ministack;
     expect![[r#"
-        ministack 1.5.33: all 29 hooks present
+        ministack 1.5.33: all 37 hooks present
     "#]]
     .assert_eq(&run_python(
         ministack,
@@ -721,5 +724,317 @@ fn the_launcher_batches_by_count_and_bytes_and_matches_images_by_repository() {
          images = {'host:5000/app:1': 'exact', 'host:5000/app': 'by repository'}\n\
          print([launch.find_image(images, image) for image in\n\
                 ['host:5000/app:1', 'host:5000/app:2', 'host:5000/app@sha256:ab', 'host:5000/other:1']])\n",
+    ));
+}
+
+/// How an execution of `definition` with `input` ends: its status and error.
+fn outcome(aws: &mut Aws, name: &str, definition: &Value, input: &Value) -> String {
+    let execution = aws.run_state_machine(name, definition, input);
+    format!(
+        "{} {}",
+        execution["status"].as_str().unwrap_or_default(),
+        execution["error"].as_str().unwrap_or_default()
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// A Parallel state with `catch` around `branch` (one state, `Only`), going on to `Caught`.
+fn caught(branch: &Value, catch: &Value) -> Value {
+    json!({
+        "StartAt": "Guarded",
+        "States": {
+            "Guarded": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Only", "States": {"Only": branch}}],
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Catch": catch,
+                "End": true
+            },
+        }
+    })
+}
+
+#[test]
+fn a_path_that_matches_nothing_fails_with_states_runtime_which_no_catch_catches() {
+    let mut aws = connect();
+    let input = json!({"present": {"rows": []}});
+    let pass = |field: &str, path: &str| json!({"Type": "Pass", field: path, "End": true});
+    let mut outcomes = Vec::new();
+    for (name, definition) in [
+        (
+            "strict-parameters",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.presnt"}, "End": true}}}),
+        ),
+        (
+            "strict-context",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$$.Execution.Nme"}, "End": true}}}),
+        ),
+        (
+            "strict-index",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.present.rows[0]"}, "End": true}}}),
+        ),
+        (
+            "strict-intrinsic",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "States.Format('{}', $.missing)"}, "End": true}}}),
+        ),
+        (
+            "strict-caught",
+            caught(
+                &pass("OutputPath", "$.missing"),
+                &json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]),
+            ),
+        ),
+        (
+            "strict-caught-by-name",
+            caught(
+                &pass("InputPath", "$.missing"),
+                &json!([{"ErrorEquals": ["States.Runtime"], "Next": "Caught"}]),
+            ),
+        ),
+        (
+            "strict-choice",
+            json!({"StartAt": "C", "States": {
+                "C": {"Type": "Choice", "Choices": [{"Variable": "$.missing", "BooleanEquals": true, "Next": "Done"}], "Default": "Done"},
+                "Done": {"Type": "Succeed"}}}),
+        ),
+        (
+            "strict-is-present",
+            json!({"StartAt": "C", "States": {
+                "C": {"Type": "Choice", "Choices": [{"Variable": "$.missing", "IsPresent": true, "Next": "Bad"}], "Default": "Done"},
+                "Bad": {"Type": "Fail", "Error": "Bad"},
+                "Done": {"Type": "Succeed"}}}),
+        ),
+        (
+            "strict-wildcard",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.present.rows[*].id"}, "End": true}}}),
+        ),
+    ] {
+        let mut definition = definition;
+        if let Some(states) = definition["States"].as_object_mut()
+            && states.contains_key("Guarded")
+        {
+            states.insert("Caught".to_owned(), json!({"Type": "Succeed"}));
+        }
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &input)
+        ));
+    }
+    expect![[r#"
+        strict-parameters: FAILED States.Runtime
+        strict-context: FAILED States.Runtime
+        strict-index: FAILED States.Runtime
+        strict-intrinsic: FAILED States.Runtime
+        strict-caught: FAILED States.Runtime
+        strict-caught-by-name: FAILED States.Runtime
+        strict-choice: FAILED States.Runtime
+        strict-is-present: SUCCEEDED
+        strict-wildcard: SUCCEEDED
+    "#]]
+    .assert_eq(&(outcomes.join("\n") + "\n"));
+}
+
+#[test]
+fn states_all_leaves_data_limit_exceeded_to_a_catch_that_names_it() {
+    let mut aws = connect();
+    let too_large = json!({"Type": "Fail", "Error": "States.DataLimitExceeded", "Cause": "pinned"});
+    let mut outcomes = Vec::new();
+    for (name, catch) in [
+        (
+            "limit-all",
+            json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]),
+        ),
+        (
+            "limit-task-failed",
+            json!([{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]),
+        ),
+        (
+            "limit-named",
+            json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]),
+        ),
+    ] {
+        let mut definition = caught(&too_large, &catch);
+        definition["States"]["Caught"] = json!({"Type": "Succeed"});
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &json!({}))
+        ));
+    }
+    expect![[r#"
+        limit-all: FAILED States.DataLimitExceeded
+        limit-task-failed: FAILED States.DataLimitExceeded
+        limit-named: SUCCEEDED
+    "#]]
+    .assert_eq(&(outcomes.join("\n") + "\n"));
+}
+
+#[test]
+fn a_map_runs_tolerance_counts_the_items_of_failed_batches() {
+    let mut aws = connect();
+    aws.create_bucket("items-input");
+    aws.create_bucket("items-output");
+    // Seven rows in batches of three; the second batch (rows 3 to 5) fails.
+    aws.ok(
+        "s3",
+        "put_object",
+        json!({"Bucket": "items-input", "Key": "users.csv", "Body": users_csv(7, &[3])}),
+    );
+    let input = json!({"bucket": "items-input", "key": "users.csv"});
+    let mut outcomes = Vec::new();
+    for (name, tolerance) in [
+        // Counted in batches, each of these would pass.
+        ("items-count-2", json!({"ToleratedFailureCount": 2})),
+        (
+            "items-percentage-40",
+            json!({"ToleratedFailurePercentage": 40}),
+        ),
+        (
+            "items-either",
+            json!({"ToleratedFailurePercentage": 50, "ToleratedFailureCount": 2}),
+        ),
+        ("items-count-3", json!({"ToleratedFailureCount": 3})),
+        (
+            "items-percentage-43",
+            json!({"ToleratedFailurePercentage": 43}),
+        ),
+    ] {
+        let definition = batching_map("items-output", &tolerance);
+        outcomes.push(format!(
+            "{name}: {}",
+            outcome(&mut aws, name, &definition, &input)
+        ));
+    }
+    expect![[r#"
+        items-count-2: FAILED States.ExceedToleratedFailureThreshold
+        items-percentage-40: FAILED States.ExceedToleratedFailureThreshold
+        items-either: FAILED States.ExceedToleratedFailureThreshold
+        items-count-3: SUCCEEDED
+        items-percentage-43: SUCCEEDED
+    "#]]
+    .assert_eq(&(outcomes.join("\n") + "\n"));
+}
+
+#[test]
+fn a_map_run_over_its_tolerance_starts_no_further_batch() {
+    let mut aws = connect();
+    aws.create_bucket("stopping-input");
+    aws.create_bucket("stopping-output");
+    aws.ok(
+        "s3",
+        "put_object",
+        json!({"Bucket": "stopping-input", "Key": "users.csv", "Body": users_csv(7, &[0])}),
+    );
+    let execution = aws.run_state_machine(
+        "stopping-map",
+        &batching_map(
+            "stopping-output",
+            &json!({"ToleratedFailureCount": 0, "MaxConcurrency": 1}),
+        ),
+        &json!({"bucket": "stopping-input", "key": "users.csv"}),
+    );
+    assert_eq!(execution["error"], "States.ExceedToleratedFailureThreshold");
+    let (map_run_arn, children) = aws.map_run_children(&execution);
+    let map_run = aws.ok(
+        "stepfunctions",
+        "describe_map_run",
+        json!({"mapRunArn": map_run_arn}),
+    );
+    let counts = |counts: &Value| {
+        format!(
+            "total {} failed {} succeeded {} pending {}",
+            counts["total"], counts["failed"], counts["succeeded"], counts["pending"]
+        )
+    };
+    assert_eq!(map_run["status"], "FAILED");
+    assert_eq!(
+        counts(&map_run["itemCounts"]),
+        "total 7 failed 3 succeeded 0 pending 4"
+    );
+    assert_eq!(
+        counts(&map_run["executionCounts"]),
+        "total 3 failed 1 succeeded 0 pending 2"
+    );
+    assert_eq!(children.len(), 1);
+}
+
+#[test]
+fn each_child_execution_of_a_distributed_map_has_its_own_context() {
+    let mut aws = connect();
+    let execution = aws.run_state_machine(
+        "child-context",
+        &json!({
+            "StartAt": "Each",
+            "States": {"Each": {
+                "Type": "Map",
+                "ItemsPath": "$.rows",
+                "ItemSelector": {"row.$": "$$.Map.Item.Value", "parent.$": "$$.Execution.Name"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Context",
+                    "States": {"Context": {
+                        "Type": "Pass",
+                        "Parameters": {
+                            "parent.$": "$.parent",
+                            "name.$": "$$.Execution.Name",
+                            "id.$": "$$.Execution.Id",
+                            "input.$": "$$.Execution.Input",
+                            "machine.$": "$$.StateMachine.Id"
+                        },
+                        "End": true
+                    }}
+                },
+                "End": true
+            }}
+        }),
+        &json!({"rows": [1]}),
+    );
+    assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
+    let output = parsed(&execution["output"]);
+    let child = &output[0];
+    let (_, children) = aws.map_run_children(&execution);
+    let described = &children[0];
+    assert_eq!(child["parent"], execution["name"]);
+    assert_eq!(child["id"], described["executionArn"]);
+    assert_eq!(child["name"], described["name"]);
+    assert_ne!(child["name"], execution["name"]);
+    assert_eq!(
+        child["input"],
+        json!({"row": 1, "parent": execution["name"]})
+    );
+    assert_eq!(child["machine"], described["stateMachineArn"]);
+}
+
+#[test]
+fn the_launcher_matches_errors_waits_between_retries_and_counts_tolerance_as_aws_documents() {
+    let ministack = &shared_emulator().ministack;
+    expect![[r#"
+        matches: States.ALL/Lambda.Unknown=True States.ALL/States.Runtime=False States.Runtime/States.Runtime=False States.ALL/States.DataLimitExceeded=False States.DataLimitExceeded/States.DataLimitExceeded=True States.TaskFailed/States.DataLimitExceeded=False States.TaskFailed/States.Timeout=False States.TaskFailed/DatabaseError=True
+        delays: [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
+        capped: [5.0, 10.0, 15.0, 15.0]
+        defaults: [1.0, 2.0, 4.0]
+        jitter: [1.0, 2.0, 4.0] [0.0, 0.0, 0.0]
+        tolerance: False True True False True False
+        paths: 1 [] missing missing missing
+    "#]]
+    .assert_eq(&run_python(
+        ministack,
+        "import launch\n\
+         pairs = [('States.ALL', 'Lambda.Unknown'), ('States.ALL', 'States.Runtime'), ('States.Runtime', 'States.Runtime'),\n\
+                  ('States.ALL', 'States.DataLimitExceeded'), ('States.DataLimitExceeded', 'States.DataLimitExceeded'),\n\
+                  ('States.TaskFailed', 'States.DataLimitExceeded'), ('States.TaskFailed', 'States.Timeout'),\n\
+                  ('States.TaskFailed', 'DatabaseError')]\n\
+         print('matches:', ' '.join(f'{a}/{e}={launch.error_matches([a], e)}' for a, e in pairs))\n\
+         retrier = {'IntervalSeconds': 2, 'BackoffRate': 2}\n\
+         print('delays:', [launch.retry_delay(retrier, n, 0.5) for n in range(7)])\n\
+         print('capped:', [launch.retry_delay({'IntervalSeconds': 5, 'BackoffRate': 2, 'MaxDelaySeconds': 15}, n, 0.5) for n in range(4)])\n\
+         print('defaults:', [launch.retry_delay({}, n, 0.5) for n in range(3)])\n\
+         full = {'IntervalSeconds': 2, 'BackoffRate': 2, 'JitterStrategy': 'FULL'}\n\
+         print('jitter:', [launch.retry_delay(full, n, 0.5) for n in range(3)], [launch.retry_delay(full, n, 0.0) for n in range(3)])\n\
+         cases = [(0, 7, None, None), (1, 7, None, None), (3, 7, 2, None), (3, 7, 3, None), (3, 7, None, 40), (3, 7, None, 43)]\n\
+         print('tolerance:', ' '.join(str(launch.tolerance_exceeded(*case)) for case in cases))\n\
+         def attempt(tokens, data):\n    try:\n        return launch.select_path(tokens, data)\n    except launch.PathNotFound:\n        return 'missing'\n\
+         print('paths:', attempt([('field', 'a')], {'a': 1}), attempt([('field', 'a'), ('wildcard', None), ('field', 'b')], {'a': []}),\n\
+               attempt([('field', 'b')], {'a': 1}), attempt([('index', 2)], [1]), attempt([('field', 'a'), ('field', 'b')], {'a': 5}))\n",
     ));
 }

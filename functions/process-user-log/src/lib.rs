@@ -125,11 +125,11 @@ pub struct Deps {
 }
 
 /// Splits a batch into rows to apply and rows that cannot be read (the validator has checked the
-/// file, so these only appear if the file changed in between).
+/// file, so these only appear if the file changed in between). Blank lines are neither.
 pub fn parse_items(batch: &Batch) -> (Vec<BatchRow>, Vec<RowError>) {
     let mut rows = Vec::with_capacity(batch.items.len());
     let mut errors = Vec::new();
-    for item in &batch.items {
+    for item in batch.items.iter().filter(|item| !item.is_blank()) {
         match item.parse(batch.batch_input.lines_match_records) {
             Ok(row) => rows.push(BatchRow {
                 line: row.line,
@@ -220,7 +220,8 @@ mod tests {
             r#"{
               "Items": [
                 {"index": 0, "row": {"ユーザーID": "U1", "ログイン回数": "3", "投稿回数": "4"}},
-                {"index": 1, "row": {"ユーザーID": "U2", "ログイン回数": "x", "投稿回数": "4"}}
+                {"index": 1, "row": {"ユーザーID": "U2", "ログイン回数": "x", "投稿回数": "4"}},
+                {"index": 2, "row": {"ユーザーID": "", "ログイン回数": "", "投稿回数": ""}}
               ],
               "BatchInput": {"importId": 7, "asOf": "2026-01-31T00:00:00Z", "executionName": "e1",
                              "startTime": "2026-01-31T01:00:00Z", "linesMatchRecords": true, "ttl": 1}

@@ -40,6 +40,10 @@ pub const ECS_IMAGES_VARIABLE: &str = "USERLOG_ECS_IMAGES";
 pub const ECS_TASK_LOGS_VARIABLE: &str = "USERLOG_ECS_TASK_LOGS";
 /// The variable that makes the launcher stop itself once a process has gone.
 pub const STOP_WITH_PID_VARIABLE: &str = "USERLOG_STOP_WITH_PID";
+/// The launcher setting that names the injected-faults file.
+pub const FAULTS_VARIABLE: &str = "USERLOG_FAULTS";
+/// MiniStack's setting that scales every Step Functions wait (`Wait` states, retry delays).
+pub const WAIT_SCALE_VARIABLE: &str = "SFN_WAIT_SCALE";
 
 /// The endpoint clients use for every AWS service.
 pub fn endpoint_url(port: u16) -> String {
@@ -72,10 +76,14 @@ pub struct ServerLayout {
     pub ecs_images_file: PathBuf,
     /// The directory of the ECS task logs.
     pub ecs_task_log_dir: PathBuf,
+    /// The injected-faults file of the launcher.
+    pub faults_file: PathBuf,
     /// The emulator's temporary directory (Lambda code is unpacked there).
     pub tmp_dir: PathBuf,
     /// When set, the emulator stops itself once this process has gone.
     pub stop_with_pid: Option<u32>,
+    /// When set, Step Functions waits (`Wait` states, retry delays) take 1/N of their time.
+    pub wait_divisor: Option<u32>,
 }
 
 /// The whole environment of the launcher: the [`INHERITED_VARIABLES`] found in `inherited`, the
@@ -97,6 +105,7 @@ pub fn server_env(layout: &ServerLayout, inherited: &[(String, String)]) -> Vec<
         ("TMPDIR", path(&layout.tmp_dir)),
         (ECS_IMAGES_VARIABLE, path(&layout.ecs_images_file)),
         (ECS_TASK_LOGS_VARIABLE, path(&layout.ecs_task_log_dir)),
+        (FAULTS_VARIABLE, path(&layout.faults_file)),
     ];
     vars.extend(
         own.into_iter()
@@ -104,6 +113,12 @@ pub fn server_env(layout: &ServerLayout, inherited: &[(String, String)]) -> Vec<
     );
     if let Some(pid) = layout.stop_with_pid {
         vars.push((STOP_WITH_PID_VARIABLE.to_owned(), pid.to_string()));
+    }
+    if let Some(divisor) = layout.wait_divisor {
+        vars.push((
+            WAIT_SCALE_VARIABLE.to_owned(),
+            (1.0 / f64::from(divisor.max(1))).to_string(),
+        ));
     }
     vars.extend(
         client_env(layout.port)
@@ -172,8 +187,10 @@ mod tests {
             port: 45123,
             ecs_images_file: PathBuf::from("/repo/.local/ministack/ecs-images.json"),
             ecs_task_log_dir: PathBuf::from("/repo/.local/ministack/ecs-tasks"),
+            faults_file: PathBuf::from("/repo/.local/ministack/faults.json"),
             tmp_dir: PathBuf::from("/repo/.local/ministack/tmp"),
             stop_with_pid: Some(4242),
+            wait_divisor: Some(100),
         };
         let inherited = [
             ("PATH", "/usr/bin:/bin"),
@@ -200,7 +217,9 @@ mod tests {
             TMPDIR=/repo/.local/ministack/tmp
             USERLOG_ECS_IMAGES=/repo/.local/ministack/ecs-images.json
             USERLOG_ECS_TASK_LOGS=/repo/.local/ministack/ecs-tasks
+            USERLOG_FAULTS=/repo/.local/ministack/faults.json
             USERLOG_STOP_WITH_PID=4242
+            SFN_WAIT_SCALE=0.01
             AWS_ENDPOINT_URL=http://127.0.0.1:45123
             AWS_ACCESS_KEY_ID=test
             AWS_SECRET_ACCESS_KEY=test

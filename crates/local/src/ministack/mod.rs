@@ -6,6 +6,7 @@
 //! memory only, and records what runs where in `.local/ministack/state.json`.
 
 pub mod ecs_images;
+pub mod faults;
 pub mod files;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceStat
 pub use self::ecs_images::{
     ECS_IMAGES_FILE, EcsImage, EcsImages, read_ecs_images, register_ecs_image,
 };
+pub use self::faults::{FAULTS_FILE, Fault, FaultKind, Faults, inject_fault, read_faults};
 use self::files::{
     HEALTH_PATH, LISTEN_ADDRESS, ServerLayout, cmdline_runs, parse_stat_group, parse_status_line,
     server_env,
@@ -76,6 +78,7 @@ pub struct MiniStack {
     tools_dir: PathBuf,
     venv_dir: PathBuf,
     stop_with_pid: Option<u32>,
+    wait_divisor: Option<u32>,
 }
 
 impl MiniStack {
@@ -94,6 +97,7 @@ impl MiniStack {
             tools_dir: tools_dir.into(),
             venv_dir: venv_dir.into(),
             stop_with_pid: None,
+            wait_divisor: None,
         }
     }
 
@@ -116,6 +120,13 @@ impl MiniStack {
         self
     }
 
+    /// The same emulator, started so that Step Functions waits (`Wait` states and retry delays)
+    /// take 1/`divisor` of their time (MiniStack's `SFN_WAIT_SCALE`); tests of retries use it.
+    pub fn waiting_faster(mut self, divisor: u32) -> Self {
+        self.wait_divisor = Some(divisor);
+        self
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         &self.dir
@@ -134,6 +145,17 @@ impl MiniStack {
     /// The file that maps ECS images to local programs (see [`ecs_images`]).
     pub fn ecs_images_file(&self) -> PathBuf {
         self.dir.join(ECS_IMAGES_FILE)
+    }
+
+    /// The file of injected faults (see [`faults`]).
+    pub fn faults_file(&self) -> PathBuf {
+        self.dir.join(FAULTS_FILE)
+    }
+
+    /// Adds a failure of AWS's side for the launcher to inject (see [`faults`]); a running
+    /// emulator picks it up at the next call.
+    pub fn inject_fault(&self, fault: Fault) -> Result<(), LocalError> {
+        inject_fault(&self.faults_file(), fault)
     }
 
     /// The directory that holds one `<task id>.log` per ECS task run.
@@ -307,8 +329,10 @@ impl MiniStack {
             port,
             ecs_images_file: self.ecs_images_file(),
             ecs_task_log_dir: self.ecs_task_log_dir(),
+            faults_file: self.faults_file(),
             tmp_dir: self.tmp_dir(),
             stop_with_pid: self.stop_with_pid,
+            wait_divisor: self.wait_divisor,
         };
         let inherited: Vec<(String, String)> = std::env::vars().collect();
         let mut command = Command::new(tool.python());

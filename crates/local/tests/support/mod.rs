@@ -57,16 +57,25 @@ pub struct SharedEmulator {
 /// The emulator of this test binary, started on first use.
 pub fn shared_emulator() -> &'static SharedEmulator {
     static EMULATOR: OnceLock<SharedEmulator> = OnceLock::new();
-    EMULATOR.get_or_init(|| {
-        remove_directories_of_finished_runs();
-        let dir = std::env::temp_dir().join(format!("{SHARED_PREFIX}{}", std::process::id()));
-        let ministack = MiniStack::for_checkout(&dir).stopping_with(std::process::id());
-        ministack
-            .up(&mut |_| {})
-            .expect("start the shared emulator");
-        let env = ministack.env().expect("the running emulator's environment");
-        SharedEmulator { ministack, env }
-    })
+    EMULATOR.get_or_init(|| start_shared("", |ministack| ministack))
+}
+
+/// An emulator like [`shared_emulator`] whose Step Functions waits (retry delays, `Wait` states)
+/// take a hundredth of their time, for tests that go through many retries.
+pub fn fast_waiting_emulator() -> &'static SharedEmulator {
+    static EMULATOR: OnceLock<SharedEmulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| start_shared("-fast", |ministack| ministack.waiting_faster(100)))
+}
+
+fn start_shared(suffix: &str, configure: impl FnOnce(MiniStack) -> MiniStack) -> SharedEmulator {
+    remove_directories_of_finished_runs();
+    let dir = std::env::temp_dir().join(format!("{SHARED_PREFIX}{}{suffix}", std::process::id()));
+    let ministack = configure(MiniStack::for_checkout(&dir).stopping_with(std::process::id()));
+    ministack
+        .up(&mut |_| {})
+        .expect("start the shared emulator");
+    let env = ministack.env().expect("the running emulator's environment");
+    SharedEmulator { ministack, env }
 }
 
 /// Removes the state directories that shared emulators of earlier, finished test runs left.
@@ -78,6 +87,7 @@ fn remove_directories_of_finished_runs() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix(SHARED_PREFIX)
+            .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
@@ -208,6 +218,26 @@ impl Aws {
             json!({"stateMachineArn": state_machine_arn, "input": input.to_string()}),
         );
         self.finished_execution(execution["executionArn"].as_str().expect("an ARN"))
+    }
+
+    /// The ARN of the first Map Run of an execution, and the child executions of that run.
+    pub fn map_run_children(&mut self, execution: &Value) -> (Value, Vec<Value>) {
+        let runs = self.ok(
+            "stepfunctions",
+            "list_map_runs",
+            json!({"executionArn": execution["executionArn"]}),
+        );
+        let map_run_arn = runs["mapRuns"][0]["mapRunArn"].clone();
+        let children = self.ok(
+            "stepfunctions",
+            "list_executions",
+            json!({"mapRunArn": map_run_arn}),
+        );
+        let children = children["executions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (map_run_arn, children)
     }
 
     /// The text of an S3 object.
