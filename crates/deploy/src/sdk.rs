@@ -3,7 +3,7 @@
 //! [`crate::api`], every failure into an [`AwsCallError`].
 //!
 //! AWS itself cannot run here; these calls are tested end to end against the local emulator
-//! (`xtask/tests/pipeline.rs`), and the decisions around them are pure functions with their own
+//! (`tests/pipeline.rs`), and the decisions around them are pure functions with their own
 //! unit tests.
 
 use std::collections::{BTreeMap, HashSet};

@@ -12,13 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The repository root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the repository")
-        .to_path_buf()
-}
+use userlog_e2e::root;
 
 /// The local stack of these tests, apart from the developer's own `.local`.
 struct Stack {
@@ -60,7 +54,7 @@ impl Stack {
     }
 
     fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
+        Command::new(userlog_e2e::xtask_binary())
             .args(args)
             .current_dir(root())
             .env("USERLOG_LOCAL_DIR", &self.dir)
