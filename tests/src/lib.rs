@@ -35,3 +35,99 @@ pub fn xtask_binary() -> &'static Path {
         binary
     })
 }
+
+/// A local stack of the end-to-end tests (PostgreSQL and the emulator under `.local/e2e`, apart
+/// from the developer's own `.local`), driven through the `cargo xtask` binary. It is stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct LocalStack {
+    /// Where its state lives.
+    pub dir: PathBuf,
+    /// Its PostgreSQL database.
+    pub database_url: String,
+    /// Its emulator.
+    pub endpoint: String,
+    /// Variables every `xtask` run gets.
+    pub env: Vec<(String, String)>,
+}
+
+impl LocalStack {
+    /// Starts a fresh stack (the virtualenvs of earlier runs are kept, the state is not).
+    pub fn start() -> LocalStack {
+        let mut stack = LocalStack {
+            dir: root().join(".local").join("e2e"),
+            database_url: String::new(),
+            endpoint: String::new(),
+            env: Vec::new(),
+        };
+        // A previous run that was killed may have left its services running.
+        let _ = stack.xtask(&["local", "down"]);
+        for service in ["postgres", "ministack"] {
+            let path = stack.dir.join(service);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).expect("the old state can be removed");
+            }
+        }
+        stack.expect_ok(&["local", "up"], "local up");
+        let env = stack.expect_ok(&["local", "env"], "local env");
+        let text = String::from_utf8_lossy(&env.stdout).into_owned();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("`local env` prints no {name}:\n{text}"))
+                .trim_matches('\'')
+                .to_owned()
+        };
+        stack.database_url = var("DATABASE_URL");
+        stack.endpoint = var("AWS_ENDPOINT_URL");
+        stack
+    }
+
+    /// The `xtask` command with this stack's state and variables, and none of the caller's
+    /// database, emulator or GitHub settings.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(xtask_binary());
+        command
+            .args(args)
+            .current_dir(root())
+            .env("USERLOG_LOCAL_DIR", &self.dir);
+        for name in [
+            "DATABASE_URL",
+            "AWS_ENDPOINT_URL",
+            "GITHUB_TOKEN",
+            "GITHUB_REPOSITORY",
+            "GITHUB_API_URL",
+            "GITHUB_RUN_ID",
+        ] {
+            command.env_remove(name);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// Runs `xtask` with `args`.
+    pub fn xtask(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("the xtask binary runs")
+    }
+
+    /// Runs `xtask` with `args` and fails the test, saying `what`, unless it succeeds.
+    pub fn expect_ok(&self, args: &[&str], what: &str) -> std::process::Output {
+        let output = self.xtask(args);
+        assert!(
+            output.status.success(),
+            "{what} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let _ = self.xtask(&["local", "down"]);
+    }
+}
