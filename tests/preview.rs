@@ -27,23 +27,12 @@ fn json(output: &Output, what: &str) -> Value {
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
-
-async fn emulator(stack: &LocalStack) -> (aws_config::SdkConfig, userlog_aws::config::AwsSettings) {
-    userlog_aws::config::emulator_config(&stack.endpoint, "ap-northeast-1", "test", "test").await
-}
-
 /// Everything of preview `number` that is still there: stacks, buckets, functions, state
 /// machines, tables, log groups, the schema and the lock entry.
 fn leftovers(stack: &LocalStack, number: u32) -> Vec<String> {
     let prefix = format!("preview-pr-{number}-userlog");
-    runtime().block_on(async {
-        let (config, settings) = emulator(stack).await;
+    let mut found = stack.runtime().block_on(async {
+        let (config, settings) = stack.emulator().await;
         let mut found = Vec::new();
         let stacks = aws_sdk_cloudformation::Client::new(&config)
             .describe_stacks()
@@ -133,41 +122,32 @@ fn leftovers(stack: &LocalStack, number: u32) -> Vec<String> {
         if lock.item().is_some() {
             found.push(format!("lock entry preview-pr-{number}"));
         }
-        let schema: Option<String> = sql(stack, async |pool| {
-            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = $1")
-                .bind(format!("pr_{number}"))
-                .fetch_optional(pool)
-                .await
-                .expect("the schemas")
-        })
-        .await;
-        found.extend(schema.map(|s| format!("schema {s}")));
         found
-    })
-}
-
-async fn sql<T>(stack: &LocalStack, work: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
-    let pool = sqlx::PgPool::connect(&stack.database_url)
-        .await
-        .expect("the local database answers");
-    let result = work(&pool).await;
-    pool.close().await;
-    result
+    });
+    let schema: Option<String> = stack.sql(async |pool| {
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = $1")
+            .bind(format!("pr_{number}"))
+            .fetch_optional(pool)
+            .await
+            .expect("the schemas")
+    });
+    found.extend(schema.map(|s| format!("schema {s}")));
+    found
 }
 
 fn count(stack: &LocalStack, query: &str) -> i64 {
-    runtime().block_on(sql(stack, async |pool| {
+    stack.sql(async |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
             .fetch_one(pool)
             .await
             .unwrap_or_else(|e| panic!("{query}: {e}"))
-    }))
+    })
 }
 
 /// The sample users, into the `users` table of `schema`.
 fn seed_users(stack: &LocalStack, schema: &str) {
     let users = std::fs::read_to_string(root().join("samples/users.csv")).expect("users.csv");
-    runtime().block_on(sql(stack, async |pool| {
+    stack.sql(async |pool| {
         for line in users.lines().skip(1) {
             let fields: Vec<&str> = line.split(',').collect();
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -180,36 +160,18 @@ fn seed_users(stack: &LocalStack, schema: &str) {
             .await
             .expect("a user");
         }
-    }));
+    });
 }
 
 /// How many items of DynamoDB table `table` belong to execution `execution`.
 fn items(stack: &LocalStack, table: &str, execution: &str) -> usize {
-    runtime().block_on(async {
-        let (config, _) = emulator(stack).await;
-        aws_sdk_dynamodb::Client::new(&config)
-            .scan()
-            .table_name(table)
-            .send()
-            .await
-            .map(|output| {
-                output
-                    .items()
-                    .iter()
-                    .filter(|item| {
-                        item.get("executionName").and_then(|v| v.as_s().ok())
-                            == Some(&execution.to_owned())
-                    })
-                    .count()
-            })
-            .unwrap_or_else(|e| panic!("{table}: {e:?}"))
-    })
+    stack.items(table, execution).len()
 }
 
 /// Whether the lock of `environment` is held.
 fn lock_held(stack: &LocalStack, environment: &str) -> bool {
-    runtime().block_on(async {
-        let (config, _) = emulator(stack).await;
+    stack.runtime().block_on(async {
+        let (config, _) = stack.emulator().await;
         aws_sdk_dynamodb::Client::new(&config)
             .get_item()
             .table_name("local-userlog-deploy-locks")
@@ -221,6 +183,10 @@ fn lock_held(stack: &LocalStack, environment: &str) -> bool {
             .await
             .is_ok_and(|output| output.item().is_some())
     })
+}
+
+fn args_of(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 fn head_commit() -> String {
@@ -248,11 +214,11 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
 
     // A pull request number that is not digits is refused before anything is touched.
     for bad in ["7x", "07", "-7", "7;DROP", ""] {
-        let refused = stack.xtask(&["preview", "up", "--pr", bad]);
+        let refused = stack.xtask(&["preview", "up", &format!("--pr={bad}")]);
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert_eq!(refused.status.code(), Some(2), "--pr {bad:?}: {stderr}");
         assert!(
-            stderr.contains("pull request number") || bad.is_empty(),
+            stderr.contains("is not a pull request number"),
             "--pr {bad:?}: {stderr}"
         );
     }
@@ -287,7 +253,6 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
         .map(|s| (*s).to_owned())
         .collect()
     };
-    let args_of = |args: &[String]| -> Vec<&str> { args.iter().map(String::as_str).collect() };
 
     // Preview 7: stack, schema, functions at $LATEST, one comment, a successful deployment.
     let seven_args = up_args("7");

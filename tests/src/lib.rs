@@ -126,6 +126,57 @@ impl LocalStack {
     }
 }
 
+impl LocalStack {
+    /// A runtime for the async clients of a check.
+    pub fn runtime(&self) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    /// Runs `work` on a pool of the stack's database.
+    pub fn sql<T>(&self, work: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
+        self.runtime().block_on(async {
+            let pool = sqlx::PgPool::connect(&self.database_url)
+                .await
+                .expect("the local database answers");
+            let result = work(&pool).await;
+            pool.close().await;
+            result
+        })
+    }
+
+    /// The SDK configuration of the stack's emulator.
+    pub async fn emulator(&self) -> (aws_config::SdkConfig, userlog_aws::config::AwsSettings) {
+        userlog_aws::config::emulator_config(&self.endpoint, "ap-northeast-1", "test", "test").await
+    }
+
+    /// The items of a DynamoDB table whose `executionName` is `execution`.
+    pub fn items(
+        &self,
+        table: &str,
+        execution: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.runtime().block_on(async {
+            let (config, _) = self.emulator().await;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let output = client
+                .scan()
+                .table_name(table)
+                .filter_expression("executionName = :name")
+                .expression_attribute_values(
+                    ":name",
+                    aws_sdk_dynamodb::types::AttributeValue::S(execution.to_owned()),
+                )
+                .send()
+                .await
+                .expect("the table scans");
+            output.items().to_vec()
+        })
+    }
+}
+
 impl Drop for LocalStack {
     fn drop(&mut self) {
         let _ = self.xtask(&["local", "down"]);

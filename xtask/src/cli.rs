@@ -91,20 +91,27 @@ pub(crate) enum PreviewAction {
     Down(PreviewDownArgs),
 }
 
+/// Which preview, on which platform.
 #[derive(Debug, Args)]
-pub(crate) struct PreviewUpArgs {
+pub(crate) struct PreviewOf {
     /// The pull request number (digits only).
     #[arg(long, value_parser = pull_request_number)]
     pub(crate) pr: u32,
     /// The environment whose platform the preview shares: `local` (this machine's emulator and PostgreSQL) or `staging`.
     #[arg(long, default_value = "local", value_parser = preview_host)]
     pub(crate) from: userlog_infra::EnvironmentName,
-    /// The base commit to compare the definitions with (default: the pull request's base on GitHub).
-    #[arg(long, value_name = "REV")]
-    pub(crate) base_ref: Option<String>,
     /// The database that holds the preview's schema (default: DATABASE_URL; the local cluster for `--from local`).
     #[arg(long, value_name = "URL")]
     pub(crate) database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewUpArgs {
+    #[command(flatten)]
+    pub(crate) preview: PreviewOf,
+    /// The base commit to compare the definitions with (default: the pull request's base on GitHub).
+    #[arg(long, value_name = "REV")]
+    pub(crate) base_ref: Option<String>,
     /// Skip cfn-lint (the project's own checks still run).
     #[arg(long)]
     pub(crate) no_cfn_lint: bool,
@@ -118,15 +125,8 @@ pub(crate) struct PreviewUpArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PreviewDownArgs {
-    /// The pull request number (digits only).
-    #[arg(long, value_parser = pull_request_number)]
-    pub(crate) pr: u32,
-    /// The environment whose platform the preview shares: `local` or `staging`.
-    #[arg(long, default_value = "local", value_parser = preview_host)]
-    pub(crate) from: userlog_infra::EnvironmentName,
-    /// The database that holds the preview's schema (default: DATABASE_URL; the local cluster for `--from local`).
-    #[arg(long, value_name = "URL")]
-    pub(crate) database_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) preview: PreviewOf,
     /// Print one JSON document (progress stays on stderr).
     #[arg(long)]
     pub(crate) json: bool,

@@ -122,7 +122,7 @@ fn upload_command(environment: EnvironmentName) -> String {
 }
 
 fn run_up(args: &PreviewUpArgs) -> anyhow::Result<ExitCode> {
-    let environment = EnvironmentName::Preview(args.pr);
+    let environment = EnvironmentName::Preview(args.preview.pr);
     let runtime = crate::runtime()?;
     let github = {
         let _entered = runtime.enter();
@@ -151,7 +151,7 @@ async fn up(
     commit: String,
 ) -> UpReport {
     let printer = StepPrinter::new();
-    let number = u64::from(args.pr);
+    let number = u64::from(args.preview.pr);
     let mut gh = GitHubReport::skipped();
     let mut base = args.base_ref.clone();
     let mut deployment = None;
@@ -197,10 +197,10 @@ async fn up(
 
     let mut report = UpReport {
         environment: environment.to_string(),
-        pull_request: args.pr,
-        from: args.from.to_string(),
+        pull_request: args.preview.pr,
+        from: args.preview.from.to_string(),
         stack: format!("{environment}-userlog"),
-        schema: format!("pr_{}", args.pr),
+        schema: format!("pr_{}", args.preview.pr),
         input_bucket: None,
         state_machine: None,
         api_url: None,
@@ -250,7 +250,7 @@ async fn up(
                 DefinitionDiff::Unavailable("no base commit is known: pass --base-ref".to_owned())
             }
             Some(base) => match crate::diff::text_against(base, |templates| {
-                render_preview(args.pr, args.from, templates)
+                render_preview(args.preview.pr, args.preview.from, templates)
             }) {
                 Ok(text) => DefinitionDiff::Against {
                     base: base.clone(),
@@ -312,15 +312,15 @@ async fn deploy_preview(
     std::collections::BTreeMap<String, String>,
     Option<String>,
 )> {
-    if args.from == EnvironmentName::Local {
+    if args.preview.from == EnvironmentName::Local {
         crate::aws_env::set_local_preview(environment, true)?;
     }
     let options = DeployOptions {
-        database_url: args.database_url.clone(),
+        database_url: args.preview.database_url.clone(),
         no_cfn_lint: args.no_cfn_lint,
         json: args.json,
         artifacts: args.artifacts.clone(),
-        preview_host: Some(args.from),
+        preview_host: Some(args.preview.from),
         ..Default::default()
     };
     let summary = deploy_environment(environment, &options).await?;
@@ -392,7 +392,7 @@ struct DownReport {
 }
 
 fn run_down(args: &PreviewDownArgs) -> anyhow::Result<ExitCode> {
-    let environment = EnvironmentName::Preview(args.pr);
+    let environment = EnvironmentName::Preview(args.preview.pr);
     let runtime = crate::runtime()?;
     let github = {
         let _entered = runtime.enter();
@@ -400,9 +400,9 @@ fn run_down(args: &PreviewDownArgs) -> anyhow::Result<ExitCode> {
     };
     let printer = StepPrinter::new();
     let removal = match runtime.block_on(down(
-        args.pr,
-        args.from,
-        args.database_url.clone(),
+        args.preview.pr,
+        args.preview.from,
+        args.preview.database_url.clone(),
         false,
         &printer,
     )) {
@@ -416,7 +416,7 @@ fn run_down(args: &PreviewDownArgs) -> anyhow::Result<ExitCode> {
     if let Some(github) = &github {
         gh.skipped = false;
         let commit = crate::diff::head_commit().unwrap_or_default();
-        runtime.block_on(mark_removed(github, args.pr, &commit, &mut gh));
+        runtime.block_on(mark_removed(github, args.preview.pr, &commit, &mut gh));
     }
     let report = DownReport {
         removal,
