@@ -15,7 +15,7 @@ use crate::events::EventCursor;
 use crate::lock::{Acquired, LockRecord};
 use crate::progress::Progress;
 use crate::sdk::Aws;
-use crate::stack::{acquire_lock, release_lock, wait_for_stack};
+use crate::stack::{acquire_lock, release_lock};
 use crate::target::{PREVIEW_TAG, Target};
 
 /// The project slug in preview stack names.
@@ -206,10 +206,7 @@ async fn remove_locked(
                 removal.removed.push(format!("stack {stack_name}"));
             } else {
                 progress.step(&format!("deleting the stack {stack_name}"));
-                let since = Utc::now();
-                let mut cursor = EventCursor::default();
-                aws.delete_stack(stack_name).await?;
-                wait_for_stack(aws, stack_name, &mut cursor, since, progress).await?;
+                wait_for_deletion(aws, stack_name, progress).await?;
                 removal.removed.push(format!("stack {stack_name}"));
             }
         }
@@ -269,6 +266,55 @@ async fn remove_locked(
         }
     }
     Ok(())
+}
+
+/// How long a stack's deletion may take before the removal stops watching it.
+const DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the stack and follows its events until it is gone; fails with the resources that
+/// could not be deleted when it ends `DELETE_FAILED`. Once the stack is gone its events can no
+/// longer be read, so a failed read of them only ends the streaming.
+async fn wait_for_deletion(
+    aws: &Aws,
+    stack_name: &str,
+    progress: &dyn Progress,
+) -> Result<(), DeployError> {
+    let before = aws
+        .stack_events(stack_name, &Default::default())
+        .await
+        .unwrap_or_default();
+    let mut cursor = EventCursor::after(&before);
+    let since = Utc::now();
+    aws.delete_stack(stack_name).await?;
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        if let Ok(events) = aws.stack_events(stack_name, cursor.seen()).await {
+            for event in cursor.take_new(&events) {
+                progress.detail(&event.line(since));
+                seen.push(event);
+            }
+        }
+        match aws.describe_stack(stack_name).await? {
+            None => return Ok(()),
+            Some(stack) if stack.status == "DELETE_COMPLETE" => return Ok(()),
+            Some(stack) if stack.status == "DELETE_FAILED" => {
+                return Err(DeployError::StackFailed {
+                    stack: stack_name.to_owned(),
+                    status: stack.status,
+                    failures: crate::events::failures(&seen, stack_name),
+                });
+            }
+            Some(_) => {}
+        }
+        if started.elapsed() > DELETE_TIMEOUT {
+            return Err(DeployError::TimedOut {
+                what: format!("the deletion of {stack_name}"),
+                seconds: DELETE_TIMEOUT.as_secs(),
+            });
+        }
+        tokio::time::sleep(crate::sdk::POLL_INTERVAL).await;
+    }
 }
 
 /// What a sweep knows of a pull request.
