@@ -8,7 +8,6 @@
 //! order in one test; each says which scenario failed.
 
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use userlog_e2e::{LocalStack, root};
@@ -298,34 +297,39 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
         .collect();
     assert_eq!(states, ["in_progress", "success"]);
 
-    // Two `up`s of preview 8 at once: the second is stopped by the lock and names its holder.
+    // Two `up`s of preview 8 at once: one of them is stopped by the lock and names its holder.
     let eight_args = up_args("8");
-    let first = stack
-        .command(&args_of(&eight_args))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the first up starts");
-    let started = Instant::now();
-    while !lock_held(&stack, "preview-pr-8") {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the first up never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let second = stack.xtask(&args_of(&eight_args));
-    let second_err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "the second up: {second_err}");
-    assert!(
-        second_err.contains("preview-pr-8 is locked by"),
-        "the second up: {second_err}"
+    let spawn = || {
+        stack
+            .command(&args_of(&eight_args))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("an up starts")
+    };
+    let (one, other) = (spawn(), spawn());
+    let mut outputs: Vec<Output> = [one, other]
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("an up ends"))
+        .collect();
+    outputs.sort_by_key(|output| output.status.code());
+    let [won, stopped] = &outputs[..] else {
+        unreachable!("two ups ran")
+    };
+    let stopped_err = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(
+        (won.status.code(), stopped.status.code()),
+        (Some(0), Some(1)),
+        "one up wins, the other is stopped:\n{}\n{stopped_err}",
+        String::from_utf8_lossy(&won.stderr)
     );
-    let first = first.wait_with_output().expect("the first up ends");
     assert!(
-        first.status.success(),
-        "the first up of 8 failed:\n{}",
-        String::from_utf8_lossy(&first.stderr)
+        stopped_err.contains("preview-pr-8 is locked by"),
+        "the stopped up: {stopped_err}"
+    );
+    assert!(
+        !lock_held(&stack, "preview-pr-8"),
+        "the lock of preview-pr-8 is still held"
     );
 
     // Isolation: a file uploaded to preview-pr-7 changes pr_7 only, its records go to its tables.
