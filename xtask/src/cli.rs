@@ -46,6 +46,109 @@ pub(crate) enum Command {
     Rollback(RollbackArgs),
     /// Put a file into an environment's input bucket; with --wait, follow the import it starts. Exit 0 succeeded, 1 failed, 2 could not run.
     Upload(UploadArgs),
+    /// Pull-request previews: `up` makes or updates the preview of a pull request, `down` removes it and all it made.
+    Preview(PreviewArgs),
+    /// Remove what previews left behind: with --stale, the previews of closed pull requests and orphans. Exit 0 done, 1 a removal failed, 2 could not run, 3 GitHub failed.
+    Cleanup(CleanupArgs),
+}
+
+/// A pull request number: digits only (no sign, no leading zero, at most 9 digits).
+fn pull_request_number(text: &str) -> Result<u32, String> {
+    let well_formed = !text.is_empty()
+        && text.len() <= 9
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && !text.starts_with('0');
+    if !well_formed {
+        return Err(format!(
+            "`{text}` is not a pull request number: digits only, without a leading zero (e.g. --pr 7)"
+        ));
+    }
+    text.parse().map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// The environment whose platform previews share: `local` or `staging`.
+fn preview_host(text: &str) -> Result<userlog_infra::EnvironmentName, String> {
+    match text {
+        "local" => Ok(userlog_infra::EnvironmentName::Local),
+        "staging" => Ok(userlog_infra::EnvironmentName::Staging),
+        _ => Err(format!(
+            "previews share the platform of `local` or `staging`, not `{text}`"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewArgs {
+    #[command(subcommand)]
+    pub(crate) action: PreviewAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PreviewAction {
+    /// Create or update the preview `preview-pr-N`: stack `preview-pr-N-userlog`, schema `pr_N`, functions at $LATEST; the PR comment and a GitHub deployment when GITHUB_TOKEN is set. Exit 0 ready, 1 the preview failed, 2 could not run, 3 the preview is ready but a GitHub step failed.
+    Up(PreviewUpArgs),
+    /// Remove the preview `preview-pr-N` and everything it made, nothing else. Exit 0 removed (or nothing was there), 1 the removal failed, 2 could not run, 3 removed but a GitHub step failed.
+    Down(PreviewDownArgs),
+}
+
+/// Which preview, on which platform.
+#[derive(Debug, Args)]
+pub(crate) struct PreviewOf {
+    /// The pull request number (digits only).
+    #[arg(long, value_parser = pull_request_number)]
+    pub(crate) pr: u32,
+    /// The environment whose platform the preview shares: `local` (this machine's emulator and PostgreSQL) or `staging`.
+    #[arg(long, default_value = "local", value_parser = preview_host)]
+    pub(crate) from: userlog_infra::EnvironmentName,
+    /// The database that holds the preview's schema (default: DATABASE_URL; the local cluster for `--from local`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewUpArgs {
+    #[command(flatten)]
+    pub(crate) preview: PreviewOf,
+    /// The base commit to compare the definitions with (default: the pull request's base on GitHub).
+    #[arg(long, value_name = "REV")]
+    pub(crate) base_ref: Option<String>,
+    /// Skip cfn-lint (the project's own checks still run).
+    #[arg(long)]
+    pub(crate) no_cfn_lint: bool,
+    /// Deploy the zips of an earlier `cargo xtask build --out DIR` instead of building.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) artifacts: Option<PathBuf>,
+    /// Print one JSON document (progress stays on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewDownArgs {
+    #[command(flatten)]
+    pub(crate) preview: PreviewOf,
+    /// Print one JSON document (progress stays on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CleanupArgs {
+    /// Remove the previews of closed or missing pull requests, and orphans (a schema without a stack, a stack without a schema).
+    #[arg(long)]
+    pub(crate) stale: bool,
+    /// The environment whose platform the previews share: `local` or `staging`.
+    #[arg(long, default_value = "local", value_parser = preview_host)]
+    pub(crate) from: userlog_infra::EnvironmentName,
+    /// The database that holds the preview schemas (default: DATABASE_URL; the local cluster for `--from local`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// Say what would be removed and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print one JSON document (progress stays on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

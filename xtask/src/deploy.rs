@@ -33,6 +33,8 @@ pub(crate) struct DeployOptions {
     /// Deploy the zips of an earlier `cargo xtask build --out DIR` instead of building (CI builds
     /// once and deploys the same artifacts to every environment).
     pub(crate) artifacts: Option<PathBuf>,
+    /// For a preview: the environment whose platform it shares (`local` or `staging`).
+    pub(crate) preview_host: Option<EnvironmentName>,
 }
 
 pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +45,7 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         no_cfn_lint: args.no_cfn_lint,
         json: args.json,
         artifacts: args.artifacts.clone(),
+        preview_host: None,
     };
     let runtime = crate::runtime()?;
     let summary = match runtime.block_on(deploy_environment(environment, &options)) {
@@ -104,7 +107,9 @@ pub(crate) async fn deploy_environment(
 ) -> anyhow::Result<DeploySummary> {
     let printer = StepPrinter::new();
     use userlog_deploy::progress::Progress as _;
-    let local = if environment == EnvironmentName::Local {
+    let hosted_locally = environment == EnvironmentName::Local
+        || options.preview_host == Some(EnvironmentName::Local);
+    let local = if hosted_locally {
         printer.step("starting the local stand-ins (PostgreSQL, MiniStack)");
         Some(local_stack()?)
     } else {
@@ -148,7 +153,13 @@ pub(crate) async fn deploy_environment(
     };
 
     printer.step(&format!("rendering and validating {environment}"));
-    let rendered = rendered(environment)?;
+    let rendered = match (environment.pull_request(), options.preview_host) {
+        (Some(number), Some(host)) => {
+            userlog_infra::render_preview(number, host, &load_templates()?)
+                .with_context(|| format!("could not render {environment} on {host}"))?
+        }
+        _ => rendered(environment)?,
+    };
     let checked = crate::validate::check(&[environment], !options.no_cfn_lint)?;
     let errors = checked.errors();
     if !errors.is_empty() {
@@ -204,7 +215,10 @@ pub(crate) async fn deploy_environment(
     let (config, settings) = crate::aws_env::sdk_for(environment).await?;
     let aws = Aws::new(&config, &settings);
     let request = DeployRequest {
-        target: Target::of(&rendered, None),
+        target: Target::of(
+            &rendered,
+            options.preview_host.map(|h| h.to_string()).as_deref(),
+        ),
         rendered,
         built,
         external_database,
@@ -231,13 +245,13 @@ pub(crate) async fn rollback_environment(
 }
 
 /// The local stand-ins this deploy uses.
-struct LocalServices {
-    database_url: String,
+pub(crate) struct LocalServices {
+    pub(crate) database_url: String,
     ministack: userlog_local::MiniStack,
 }
 
 /// Starts (or finds) the local PostgreSQL cluster and MiniStack.
-fn local_stack() -> anyhow::Result<LocalServices> {
+pub(crate) fn local_stack() -> anyhow::Result<LocalServices> {
     let stack = LocalStack::discover()?;
     stack
         .up(&mut |line| eprintln!("           {line}"))

@@ -61,6 +61,30 @@ fn templates_at(revision: &str) -> anyhow::Result<Templates> {
     Ok(Templates::from_files(files))
 }
 
+/// What changes from `revision` to the working tree in one environment's rendering, as text
+/// (what `diff --against` prints): `render` renders the environment from a set of templates.
+pub(crate) fn text_against(
+    revision: &str,
+    render: impl Fn(&Templates) -> Result<userlog_infra::Rendered, userlog_infra::InfraError>,
+) -> anyhow::Result<String> {
+    let new = render(&load_templates()?).context("could not render the working tree")?;
+    let old = render(&templates_at(revision)?)
+        .with_context(|| format!("could not render {revision} with the current code"))?;
+    Ok(render_text(&diff(&old, &new), false))
+}
+
+/// The commit the working tree is at.
+pub(crate) fn head_commit() -> anyhow::Result<String> {
+    let output = git(&["rev-parse", "HEAD"])?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "git rev-parse HEAD failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 pub(crate) fn run(args: &DiffArgs) -> anyhow::Result<ExitCode> {
     let environment: EnvironmentName = args.env.parse()?;
     let new = render_environment(environment, &load_templates()?)

@@ -3,6 +3,7 @@
 mod aws_env;
 mod bench;
 mod build;
+mod cleanup;
 mod cli;
 mod demo;
 mod deploy;
@@ -11,6 +12,7 @@ mod graph;
 mod import;
 mod local;
 mod migrate;
+mod preview;
 mod progress;
 mod render;
 mod test;
@@ -43,6 +45,8 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Rollback(args) => deploy::run_rollback(&args),
         Command::Upload(args) => upload::run(&args),
+        Command::Preview(args) => preview::run(&args),
+        Command::Cleanup(args) => cleanup::run(&args),
     };
     bench::record_peak_rss();
     match result {

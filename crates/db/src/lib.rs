@@ -8,5 +8,6 @@ pub mod bulk;
 pub mod error;
 pub mod ledger;
 pub mod migrate;
+pub mod preview;
 
 pub use error::DbError;

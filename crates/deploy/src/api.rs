@@ -26,6 +26,8 @@ pub struct StackInfo {
     pub parameters: BTreeMap<String, String>,
     /// Its outputs.
     pub outputs: BTreeMap<String, String>,
+    /// Its stack-level tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Whether a change set creates the stack or updates it.
@@ -65,6 +67,8 @@ pub struct ChangeSetRequest {
     pub role_arn: Option<String>,
     /// What the change set is for.
     pub description: String,
+    /// Stack-level tags to set (none: the stack keeps the tags it has).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A change set as `DescribeChangeSet` describes it.

@@ -366,6 +366,7 @@ async fn deploy_locked(
         capabilities: manifest.capabilities.clone(),
         role_arn: target.cloudformation_role.clone(),
         description: format!("cargo xtask deploy {id}"),
+        tags: target.stack_tags(),
     };
     let mut summary = DeploySummary {
         environment: target.environment.to_string(),
@@ -638,6 +639,7 @@ pub(crate) async fn move_aliases(
         capabilities: manifest.capabilities.clone(),
         role_arn,
         description: format!("moves {STABLE_ALIAS}"),
+        tags: BTreeMap::new(),
     };
     match compute_change_set(aws, &request).await? {
         Computed::Empty => Err(DeployError::other(format!(

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod flow;
 pub mod lock;
+pub mod preview;
 pub mod progress;
 pub mod release;
 pub mod retry;

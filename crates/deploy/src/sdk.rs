@@ -3,7 +3,7 @@
 //! [`crate::api`], every failure into an [`AwsCallError`].
 //!
 //! AWS itself cannot run here; these calls are tested end to end against the local emulator
-//! (`xtask/tests/pipeline.rs`), and the decisions around them are pure functions with their own
+//! (`tests/pipeline.rs`), and the decisions around them are pure functions with their own
 //! unit tests.
 
 use std::collections::{BTreeMap, HashSet};
@@ -40,6 +40,7 @@ pub struct Aws {
     s3: aws_sdk_s3::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     sfn: aws_sdk_sfn::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     backoff: Backoff,
     endpoint: Option<String>,
 }
@@ -105,6 +106,7 @@ impl Aws {
             s3: userlog_aws::config::s3_client(config, settings),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sfn: aws_sdk_sfn::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             backoff: Backoff::default(),
             endpoint: settings
                 .s3_endpoint_url
@@ -184,6 +186,11 @@ impl Aws {
                 .iter()
                 .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
                 .collect(),
+            tags: stack
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect(),
         }))
     }
 
@@ -255,6 +262,15 @@ impl Aws {
                         .collect(),
                 ))
                 .set_role_arn(request.role_arn.clone());
+            if !request.tags.is_empty() {
+                builder = builder.set_tags(Some(
+                    request
+                        .tags
+                        .iter()
+                        .map(|(key, value)| cfn::Tag::builder().key(key).value(value).build())
+                        .collect(),
+                ));
+            }
             builder = match &request.template {
                 TemplateSource::Url(url) => builder.template_url(url),
                 TemplateSource::UsePrevious => builder.use_previous_template(true),
@@ -867,6 +883,237 @@ impl Aws {
 
 /// How long polls wait between looks.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The calls that remove previews: what a stack holds, every stack, emptying buckets, log groups.
+impl Aws {
+    /// The physical ids of the stack's resources of `resource_type` (`AWS::S3::Bucket`).
+    pub async fn stack_resources_of_type(
+        &self,
+        stack_name: &str,
+        resource_type: &str,
+    ) -> AwsResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("ListStackResources", || async {
+                    self.cloudformation
+                        .list_stack_resources()
+                        .stack_name(stack_name)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("ListStackResources", e))
+                })
+                .await?;
+            ids.extend(
+                page.stack_resource_summaries()
+                    .iter()
+                    .filter(|r| r.resource_type() == Some(resource_type))
+                    .filter_map(|r| r.physical_resource_id().map(str::to_owned)),
+            );
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
+    /// Every stack that is not deleted, with its tags.
+    pub async fn all_stacks(&self) -> AwsResult<Vec<StackInfo>> {
+        let mut stacks = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("DescribeStacks", || async {
+                    self.cloudformation
+                        .describe_stacks()
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DescribeStacks", e))
+                })
+                .await?;
+            for stack in page.stacks() {
+                let status = stack
+                    .stack_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default();
+                if status == "DELETE_COMPLETE" {
+                    continue;
+                }
+                stacks.push(StackInfo {
+                    name: stack.stack_name().unwrap_or_default().to_owned(),
+                    status,
+                    tags: stack
+                        .tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                        .collect(),
+                    ..StackInfo::default()
+                });
+            }
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok(stacks);
+            }
+        }
+    }
+
+    /// Deletes every object version and delete marker under `prefix` in `bucket` (and every
+    /// current object, for buckets that never had versioning); returns how many were deleted. A
+    /// bucket that does not exist has nothing to delete.
+    pub async fn delete_all_objects(&self, bucket: &str, prefix: &str) -> AwsResult<u64> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let mut deleted = 0;
+        loop {
+            let listed = self
+                .call("ListObjectVersions", || async {
+                    self.s3
+                        .list_object_versions()
+                        .bucket(bucket)
+                        .prefix(prefix)
+                        .max_keys(1000)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("ListObjectVersions", e))
+                })
+                .await;
+            let listed = match listed {
+                Ok(listed) => listed,
+                Err(error) if is_missing(&error) => return Ok(deleted),
+                Err(error) => return Err(error),
+            };
+            let mut identifiers: Vec<ObjectIdentifier> = Vec::new();
+            let versions = listed
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(
+                    listed
+                        .delete_markers()
+                        .iter()
+                        .map(|m| (m.key(), m.version_id())),
+                );
+            for (key, version) in versions {
+                let Some(key) = key else { continue };
+                let identifier = ObjectIdentifier::builder()
+                    .key(key)
+                    .set_version_id(version.filter(|v| *v != "null").map(str::to_owned))
+                    .build()
+                    .map_err(|e| construction("DeleteObjects", &e))?;
+                identifiers.push(identifier);
+            }
+            if identifiers.is_empty() {
+                // Objects written while versioning was never enabled may be listed only here.
+                let current = self
+                    .call("ListObjectsV2", || async {
+                        self.s3
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .prefix(prefix)
+                            .send()
+                            .await
+                            .map_err(|e| call_error("ListObjectsV2", e))
+                    })
+                    .await?;
+                for object in current.contents() {
+                    if let Some(key) = object.key() {
+                        identifiers.push(
+                            ObjectIdentifier::builder()
+                                .key(key)
+                                .build()
+                                .map_err(|e| construction("DeleteObjects", &e))?,
+                        );
+                    }
+                }
+            }
+            if identifiers.is_empty() {
+                return Ok(deleted);
+            }
+            let count = identifiers.len() as u64;
+            let delete = Delete::builder()
+                .set_objects(Some(identifiers))
+                .quiet(true)
+                .build()
+                .map_err(|e| construction("DeleteObjects", &e))?;
+            let answer = self
+                .call("DeleteObjects", || async {
+                    self.s3
+                        .delete_objects()
+                        .bucket(bucket)
+                        .delete(delete.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DeleteObjects", e))
+                })
+                .await?;
+            if let Some(failed) = answer.errors().first() {
+                return Err(AwsCallError {
+                    operation: "DeleteObjects".to_owned(),
+                    facts: FailureFacts::without_answer(FailureKind::Service),
+                    message: format!(
+                        "{} of s3://{bucket}/{}: {}",
+                        failed.code().unwrap_or("an error"),
+                        failed.key().unwrap_or_default(),
+                        failed.message().unwrap_or_default()
+                    ),
+                });
+            }
+            deleted += count;
+        }
+    }
+
+    /// The names of the log groups whose names start with `prefix`.
+    pub async fn log_groups(&self, prefix: &str) -> AwsResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.clone();
+            let page = self
+                .call("DescribeLogGroups", || async {
+                    self.logs
+                        .describe_log_groups()
+                        .log_group_name_prefix(prefix)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DescribeLogGroups", e))
+                })
+                .await?;
+            names.extend(
+                page.log_groups()
+                    .iter()
+                    .filter_map(|g| g.log_group_name().map(str::to_owned)),
+            );
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+
+    /// Deletes a log group; `false` when it was already gone.
+    pub async fn delete_log_group(&self, name: &str) -> AwsResult<bool> {
+        let answer = self
+            .call("DeleteLogGroup", || async {
+                self.logs
+                    .delete_log_group()
+                    .log_group_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DeleteLogGroup", e))
+            })
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(error) if is_missing(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+}
 
 fn construction(operation: &str, error: &dyn std::fmt::Display) -> AwsCallError {
     AwsCallError {

@@ -10,6 +10,9 @@ use userlog_infra::{EnvironmentName, Rendered};
 use crate::error::DeployError;
 use crate::release::LATEST;
 
+/// The stack-level tag only preview stacks carry; its value is the pull request number.
+pub const PREVIEW_TAG: &str = "userlog-preview";
+
 /// What `rendered/<env>/stack.json` says about the stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,7 +108,8 @@ pub struct Target {
     pub lock_table: String,
     /// The role CloudFormation acts as; `None` locally, where the emulator has no roles to pass.
     pub cloudformation_role: Option<String>,
-    /// Whether this is the local environment (the emulator; prerequisites are created on demand).
+    /// Whether this goes to the local emulator (`local`, and previews hosted on it): prerequisites
+    /// are created on demand and the template is adapted to what the emulator takes.
     pub is_local: bool,
     /// Whether functions are released as versions behind `stable` (previews run `$LATEST`).
     pub publishes_versions: bool,
@@ -136,7 +140,8 @@ impl Target {
             _ => environment.to_string(),
         };
         let owner_prefix = format!("{owner}-{slug}");
-        let is_local = environment == EnvironmentName::Local;
+        let is_local = environment == EnvironmentName::Local
+            || (is_preview && host == Some(EnvironmentName::Local.to_string().as_str()));
         Target {
             environment,
             stack_name: rendered.stack_name.clone(),
@@ -159,6 +164,16 @@ impl Target {
             is_local,
             publishes_versions: !is_preview,
         }
+    }
+
+    /// The stack-level tags a deploy sets: previews carry [`PREVIEW_TAG`] with their pull request
+    /// number, which is how `preview down` and `cleanup --stale` know a stack is a preview's.
+    pub fn stack_tags(&self) -> BTreeMap<String, String> {
+        self.environment
+            .pull_request()
+            .map(|number| (PREVIEW_TAG.to_owned(), number.to_string()))
+            .into_iter()
+            .collect()
     }
 
     /// The key of a template in the artifact bucket, by its content hash.

@@ -26,5 +26,5 @@ pub mod yaml;
 
 pub use env::{EnvironmentConfig, EnvironmentName};
 pub use error::InfraError;
-pub use render::{Rendered, render, render_environment};
+pub use render::{Rendered, render, render_environment, render_preview};
 pub use templates::Templates;

@@ -64,6 +64,37 @@ pub fn render_environment(
     render(&load_environment(name, templates)?, templates)
 }
 
+/// Loads the parameters of the preview of pull request `number` on the platform of `host`: the
+/// preview shares that environment's account, region, network, database and keys (through its
+/// stack's exports). With `host` staging this is `preview.yaml` as it stands.
+pub fn load_preview(
+    number: u32,
+    host: EnvironmentName,
+    templates: &Templates,
+) -> Result<EnvironmentConfig, InfraError> {
+    if host.pull_request().is_some() {
+        return Err(InfraError::invalid(
+            "environments/preview.yaml",
+            format!("a preview cannot be hosted on another preview ({host})"),
+        ));
+    }
+    let mut config = load_environment(EnvironmentName::Preview(number), templates)?;
+    let platform = load_environment(host, templates)?;
+    config.platform.from = Some(host.to_string());
+    config.account_id = platform.account_id;
+    config.region = platform.region;
+    Ok(config)
+}
+
+/// Renders the preview of pull request `number` on the platform of `host` (see [`load_preview`]).
+pub fn render_preview(
+    number: u32,
+    host: EnvironmentName,
+    templates: &Templates,
+) -> Result<Rendered, InfraError> {
+    render(&load_preview(number, host, templates)?, templates)
+}
+
 fn parse_yaml(templates: &Templates, file: &str) -> Result<Value, InfraError> {
     serde_yaml::from_str(templates.get(file)?).map_err(|err| InfraError::invalid(file, err))
 }
@@ -953,4 +984,39 @@ pub fn to_json(value: &impl Serialize) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod preview_tests {
+    use super::*;
+
+    fn templates() -> Templates {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+        Templates::load(&dir).expect("the templates load")
+    }
+
+    #[test]
+    fn a_preview_on_staging_is_the_committed_preview_rendering() {
+        let templates = templates();
+        let hosted = render_preview(7, EnvironmentName::Staging, &templates).expect("renders");
+        let plain = render_environment(EnvironmentName::Preview(7), &templates).expect("renders");
+        assert_eq!(hosted.template, plain.template);
+        assert_eq!(hosted.account_id, plain.account_id);
+    }
+
+    #[test]
+    fn a_preview_on_local_imports_the_local_platform_in_the_emulator_account() {
+        let templates = templates();
+        let hosted = render_preview(7, EnvironmentName::Local, &templates).expect("renders");
+        let text = serde_yaml::to_string(&hosted.template).expect("yaml");
+        assert_eq!(hosted.stack_name, "preview-pr-7-userlog");
+        assert_eq!(hosted.account_id, "000000000000");
+        assert!(
+            text.contains("Fn::ImportValue: local-userlog-DatabaseHost"),
+            "{text}"
+        );
+        assert!(!text.contains("staging-userlog"), "{text}");
+        assert!(text.contains("DATABASE_SCHEMA: pr_7"));
+        assert!(render_preview(7, EnvironmentName::Preview(8), &templates).is_err());
+    }
 }

@@ -1,4 +1,4 @@
-//! Test support: a fresh PostgreSQL database per test.
+//! Test support: a fresh PostgreSQL database per test, and a stand-in GitHub API ([`github`]).
 //!
 //! [`fresh_database`] creates a uniquely named database and applies the migrations to it;
 //! [`empty_database`] leaves it empty (for tests of the migrations themselves). The server is the
@@ -16,6 +16,8 @@
 //! # Ok(())
 //! # }
 //! ```
+
+pub mod github;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

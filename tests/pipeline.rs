@@ -8,78 +8,25 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The repository root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the repository")
-        .to_path_buf()
-}
+use userlog_e2e::{LocalStack, root};
 
-/// The local stack of these tests, apart from the developer's own `.local`.
-struct Stack {
-    dir: PathBuf,
-    database_url: String,
-    endpoint: String,
+/// The local stack of these tests (`userlog_e2e::LocalStack`), with the checks of this file.
+struct Stack(LocalStack);
+
+impl std::ops::Deref for Stack {
+    type Target = LocalStack;
+
+    fn deref(&self) -> &LocalStack {
+        &self.0
+    }
 }
 
 impl Stack {
-    /// Starts a fresh stack (the virtualenvs of earlier runs are kept, the state is not).
     fn start() -> Stack {
-        let dir = root().join(".local").join("e2e");
-        let mut stack = Stack {
-            dir,
-            database_url: String::new(),
-            endpoint: String::new(),
-        };
-        // A previous run that was killed may have left its services running.
-        let _ = stack.xtask(&["local", "down"]);
-        for service in ["postgres", "ministack"] {
-            let path = stack.dir.join(service);
-            if path.exists() {
-                std::fs::remove_dir_all(&path).expect("the old state can be removed");
-            }
-        }
-        stack.expect_ok(&["local", "up"], "local up");
-        let env = stack.expect_ok(&["local", "env"], "local env");
-        let text = String::from_utf8_lossy(&env.stdout).into_owned();
-        let var = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("`local env` prints no {name}:\n{text}"))
-                .trim_matches('\'')
-                .to_owned()
-        };
-        stack.database_url = var("DATABASE_URL");
-        stack.endpoint = var("AWS_ENDPOINT_URL");
-        stack
-    }
-
-    fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .current_dir(root())
-            .env("USERLOG_LOCAL_DIR", &self.dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("AWS_ENDPOINT_URL")
-            .output()
-            .expect("the xtask binary runs")
-    }
-
-    fn expect_ok(&self, args: &[&str], what: &str) -> Output {
-        let output = self.xtask(args);
-        assert!(
-            output.status.success(),
-            "{what} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        Stack(LocalStack::start())
     }
 
     /// Uploads a file with `--wait --json`; returns the exit code and the outcome.
@@ -96,24 +43,6 @@ impl Stack {
         (output.status.code().unwrap_or(-1), outcome)
     }
 
-    fn runtime(&self) -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    }
-
-    fn sql<T>(&self, work: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
-        self.runtime().block_on(async {
-            let pool = sqlx::PgPool::connect(&self.database_url)
-                .await
-                .expect("the local database answers");
-            let result = work(&pool).await;
-            pool.close().await;
-            result
-        })
-    }
-
     /// `user_id -> (login_count, post_count)` for every row of user_statistics.
     fn statistics(&self) -> Vec<(String, i32, i32)> {
         self.sql(async |pool| {
@@ -125,36 +54,6 @@ impl Stack {
             .expect("user_statistics reads")
         })
     }
-
-    /// The items of a DynamoDB table whose `executionName` is `execution`.
-    fn items(
-        &self,
-        table: &str,
-        execution: &str,
-    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        self.runtime().block_on(async {
-            let (config, _) = userlog_aws::config::emulator_config(
-                &self.endpoint,
-                "ap-northeast-1",
-                "test",
-                "test",
-            )
-            .await;
-            let client = aws_sdk_dynamodb::Client::new(&config);
-            let output = client
-                .scan()
-                .table_name(table)
-                .filter_expression("executionName = :name")
-                .expression_attribute_values(
-                    ":name",
-                    aws_sdk_dynamodb::types::AttributeValue::S(execution.to_owned()),
-                )
-                .send()
-                .await
-                .expect("the table scans");
-            output.items().to_vec()
-        })
-    }
 }
 
 impl Stack {
@@ -164,13 +63,7 @@ impl Stack {
         let now = chrono::Utc::now();
         let text = |value: String| AttributeValue::S(value);
         self.runtime().block_on(async {
-            let (config, _) = userlog_aws::config::emulator_config(
-                &self.endpoint,
-                "ap-northeast-1",
-                "test",
-                "test",
-            )
-            .await;
+            let (config, _) = self.emulator().await;
             aws_sdk_dynamodb::Client::new(&config)
                 .put_item()
                 .table_name(format!("{environment}-userlog-deploy-locks"))
@@ -187,12 +80,6 @@ impl Stack {
                 .await
                 .expect("the lock is written");
         });
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.xtask(&["local", "down"]);
     }
 }
 
