@@ -8,6 +8,7 @@ mod demo;
 mod deploy;
 mod diff;
 mod graph;
+mod hakari;
 mod import;
 mod local;
 mod migrate;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Rollback(args) => deploy::run_rollback(&args),
         Command::Upload(args) => upload::run(&args),
+        Command::Hakari(args) => hakari::run(&args),
     };
     bench::record_peak_rss();
     match result {
