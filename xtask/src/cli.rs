@@ -44,6 +44,8 @@ pub(crate) enum Command {
     Deploy(DeployArgs),
     /// Move alias `stable` of an environment back to the versions before its last release.
     Rollback(RollbackArgs),
+    /// Regenerate crates/workspace-hack (cargo-hakari) so every build resolves the same features; --check only compares.
+    Hakari(HakariArgs),
     /// Put a file into an environment's input bucket; with --wait, follow the import it starts. Exit 0 succeeded, 1 failed, 2 could not run.
     Upload(UploadArgs),
     /// Pull-request previews: `up` makes or updates the preview of a pull request, `down` removes it and all it made.
@@ -168,9 +170,29 @@ pub(crate) struct DeployArgs {
     /// Deploy the zips of an earlier `cargo xtask build --out DIR` instead of building.
     #[arg(long, value_name = "DIR")]
     pub(crate) artifacts: Option<PathBuf>,
+    /// Release changed functions gradually: `stable` sends PERCENT % of the calls to the new
+    /// version while the deploy watches the alarms, then promotes or rolls back (default: the
+    /// environment file's `release.canaryPercent`; 0 releases at once).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..100))]
+    pub(crate) canary: Option<u8>,
+    /// How long a canary bakes before it is promoted, such as `10m`, `90s` or `1h` (default: the
+    /// environment file's `release.bakeMinutes`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) bake: Option<std::time::Duration>,
     /// Print the summary as JSON (progress stays on stderr).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    userlog_deploy::canary::parse_duration(text)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HakariArgs {
+    /// Change nothing; exit 1 when the workspace-hack is not current.
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]

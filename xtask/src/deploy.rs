@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use userlog_deploy::canary::CanaryOutcome;
 use userlog_deploy::flow::{BuiltFunctions, DeployRequest, DeploySummary, StackOutcome};
 use userlog_deploy::lock::current_owner;
 use userlog_deploy::rollback::RollbackSummary;
@@ -35,6 +36,10 @@ pub(crate) struct DeployOptions {
     pub(crate) artifacts: Option<PathBuf>,
     /// For a preview: the environment whose platform it shares (`local` or `staging`).
     pub(crate) preview_host: Option<EnvironmentName>,
+    /// `--canary`: the share of calls a new version takes while it bakes (None: the env's default).
+    pub(crate) canary: Option<u8>,
+    /// `--bake`: how long a canary bakes (None: the env's default).
+    pub(crate) bake: Option<std::time::Duration>,
 }
 
 pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +51,8 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
         artifacts: args.artifacts.clone(),
         preview_host: None,
+        canary: args.canary,
+        bake: args.bake,
     };
     let runtime = crate::runtime()?;
     let summary = match runtime.block_on(deploy_environment(environment, &options)) {
@@ -60,7 +67,19 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render_summary(&summary));
     }
-    Ok(if summary.healthy() {
+    if let Some(canary) = &summary.canary {
+        match &canary.outcome {
+            CanaryOutcome::Promoted => {}
+            CanaryOutcome::RolledBack { reasons } => eprintln!(
+                "error: the canary of {environment} was rolled back: {}",
+                reasons.join("; ")
+            ),
+            CanaryOutcome::Interrupted => eprintln!(
+                "error: the deploy of {environment} was interrupted during the bake; the canary was rolled back"
+            ),
+        }
+    }
+    Ok(if summary.succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -182,6 +201,9 @@ pub(crate) async fn deploy_environment(
     ));
 
     let manifest = StackManifest::of(&rendered)?;
+    let canary =
+        userlog_deploy::canary::policy(options.canary, options.bake, manifest.release.as_ref())
+            .map_err(anyhow::Error::msg)?;
     let import_task = built
         .manifest
         .function("import-csv")
@@ -226,6 +248,7 @@ pub(crate) async fn deploy_environment(
         image_tag,
         allow_destructive: options.allow_destructive,
         owner: current_owner(|name| std::env::var(name).ok()),
+        canary,
     };
     Ok(userlog_deploy::flow::deploy(&aws, &request, &printer).await?)
 }
@@ -397,6 +420,16 @@ pub(crate) fn render_summary(summary: &DeploySummary) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "    {function:<18} {version}{moved}");
     }
+    for canary in &summary.recovered_canaries {
+        let _ = writeln!(
+            out,
+            "  recovered   the unfinished canary of {} (version {}) was rolled back; stable stayed at {}",
+            canary.function, canary.canary, canary.stable
+        );
+    }
+    if let Some(canary) = &summary.canary {
+        out.push_str(&render_canary(canary));
+    }
     let failed: Vec<_> = summary.health.iter().filter(|c| !c.ok).collect();
     if failed.is_empty() {
         let _ = writeln!(out, "  health      {} checks passed", summary.health.len());
@@ -404,6 +437,40 @@ pub(crate) fn render_summary(summary: &DeploySummary) -> String {
         for check in failed {
             let _ = writeln!(out, "  health      FAILED {}: {}", check.name, check.detail);
         }
+    }
+    out
+}
+
+/// The canary's outcome, and its phases drawn as bars proportional to their times.
+pub(crate) fn render_canary(canary: &userlog_deploy::canary::CanaryReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let outcome = match &canary.outcome {
+        CanaryOutcome::Promoted => "promoted".to_owned(),
+        CanaryOutcome::RolledBack { reasons } => format!("ROLLED BACK ({})", reasons.join("; ")),
+        CanaryOutcome::Interrupted => "ROLLED BACK (interrupted during the bake)".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  canary      {} % for {}, {} alarm(s) watched: {outcome}",
+        canary.policy.percent,
+        userlog_deploy::canary::human(canary.policy.bake),
+        canary.alarms_watched
+    );
+    let longest = canary
+        .phases
+        .iter()
+        .map(|p| p.seconds)
+        .fold(0.0_f64, f64::max)
+        .max(0.1);
+    for phase in &canary.phases {
+        let width = ((phase.seconds / longest) * 30.0).round() as usize;
+        let bar = if width == 0 {
+            "▏".to_owned()
+        } else {
+            "█".repeat(width)
+        };
+        let _ = writeln!(out, "    {:<12} {bar} {:.1} s", phase.phase, phase.seconds);
     }
     out
 }

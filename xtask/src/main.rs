@@ -9,6 +9,7 @@ mod demo;
 mod deploy;
 mod diff;
 mod graph;
+mod hakari;
 mod import;
 mod local;
 mod migrate;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Command::Upload(args) => upload::run(&args),
         Command::Preview(args) => preview::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
+        Command::Hakari(args) => hakari::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -13,6 +13,7 @@ use userlog_infra::diff::{Diff, diff};
 
 use crate::adapt::{Adaptation, adapt_for_emulator};
 use crate::api::{ChangeSetKind, ChangeSetRequest, TemplateSource};
+use crate::canary::{CanaryOutcome, CanaryPolicy, CanaryReport, InFlight, in_flight};
 use crate::changeset::{Decision, Review, decide, non_alias_changes};
 use crate::error::DeployError;
 use crate::events::{EventCursor, blocked_status_advice, is_failed_creation};
@@ -58,6 +59,8 @@ pub struct DeployRequest {
     pub allow_destructive: bool,
     /// Who deploys, for the lock.
     pub owner: String,
+    /// How new versions take the calls: `None` all at once, else a canary that bakes first.
+    pub canary: Option<CanaryPolicy>,
 }
 
 /// What happened to the stack.
@@ -122,12 +125,25 @@ pub struct DeploySummary {
     pub health: Vec<HealthCheck>,
     /// Whether the deploy changed nothing at all.
     pub no_change: bool,
+    /// Canaries an interrupted deploy had left in the stack, rolled back before this deploy.
+    pub recovered_canaries: Vec<InFlight>,
+    /// The canary release, when the new versions took the calls gradually.
+    pub canary: Option<CanaryReport>,
 }
 
 impl DeploySummary {
     /// Whether every health check passed.
     pub fn healthy(&self) -> bool {
         self.health.iter().all(|check| check.ok)
+    }
+
+    /// Whether the deploy did what it set out to: healthy, and no canary rolled back.
+    pub fn succeeded(&self) -> bool {
+        self.healthy()
+            && self
+                .canary
+                .as_ref()
+                .is_none_or(|c| c.outcome == CanaryOutcome::Promoted)
     }
 }
 
@@ -177,7 +193,8 @@ pub async fn deploy(
         &request.owner,
         "deploy",
         started_at,
-    );
+    )
+    .held_by_this_process();
     progress.step(&format!(
         "taking the deploy lock of {} ({})",
         request.target.environment, request.target.lock_table
@@ -189,15 +206,7 @@ pub async fn deploy(
         request.target.is_local,
     )
     .await?;
-    if let crate::lock::Acquired::BrokeExpired(old) = &lock.acquired {
-        progress.warn(&format!(
-            "broke the expired lock of {} ({} by {}, expired {})",
-            old.environment,
-            old.deploy_id,
-            old.owner,
-            old.expires_at.to_rfc3339()
-        ));
-    }
+    crate::stack::report_broken_lock(&lock, started_at, progress);
     let result = deploy_locked(aws, request, &id, started_at, progress).await;
     release_lock(aws, &lock, progress).await;
     result
@@ -313,6 +322,22 @@ async fn deploy_locked(
             });
         }
     }
+    let mut recovered_canaries = Vec::new();
+    if let Some(stack) = &existing {
+        let left = in_flight(&manifest, &stack.parameters);
+        if !left.is_empty() {
+            crate::bake::describe_left_behind(aws, target, &left, progress).await?;
+            let keep: BTreeMap<String, ParameterValue> = stack
+                .parameters
+                .keys()
+                .map(|key| (key.clone(), ParameterValue::UsePrevious))
+                .collect();
+            crate::bake::revert_left_behind(aws, target, &manifest, &left, id, &keep, progress)
+                .await?;
+            existing = aws.describe_stack(&stack_name).await?;
+            recovered_canaries = left;
+        }
+    }
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     for function in manifest.lambdas() {
         let version = existing
@@ -326,6 +351,7 @@ async fn deploy_locked(
         artifact_bucket: target.artifact_bucket.clone(),
         code_keys,
         versions: versions.clone(),
+        canaries: BTreeMap::new(),
         image_tag: request.image_tag.clone(),
         external_database: request.external_database.clone(),
     };
@@ -386,6 +412,8 @@ async fn deploy_locked(
         versions: BTreeMap::new(),
         health: Vec::new(),
         no_change: false,
+        recovered_canaries,
+        canary: None,
     };
     match compute_change_set(aws, &change_set).await? {
         Computed::Empty => progress.detail("the change set is empty: the stack stays as it is"),
@@ -486,23 +514,45 @@ async fn deploy_locked(
     if target.publishes_versions {
         progress.step("publishing the functions that changed");
         let moves = release(aws, &manifest, &inputs.code_keys, &stack, id, progress).await?;
+        let mut promoted = true;
         if !moves.is_empty() {
+            match request.canary {
+                Some(policy) => {
+                    let canary = crate::bake::Canary {
+                        target,
+                        manifest: &manifest,
+                        deploy_id: id,
+                        owner: &request.owner,
+                        template: TemplateSource::Url(url.clone()),
+                        base: &parameters,
+                        moves: &moves,
+                        policy,
+                    };
+                    let report = crate::bake::run(aws, &canary, progress).await?;
+                    promoted = report.outcome == CanaryOutcome::Promoted;
+                    summary.canary = Some(report);
+                }
+                None => {
+                    move_aliases(
+                        aws,
+                        &manifest,
+                        &stack_name,
+                        &format!("release-{id}"),
+                        TemplateSource::Url(url.clone()),
+                        &moves,
+                        &parameters,
+                        target.cloudformation_role.clone(),
+                        progress,
+                    )
+                    .await?;
+                }
+            }
+        }
+        if !moves.is_empty() && promoted {
             let mut new_versions = versions.clone();
             for moved in &moves {
                 new_versions.insert(moved.function.clone(), moved.to.clone());
             }
-            move_aliases(
-                aws,
-                &manifest,
-                &stack_name,
-                &format!("release-{id}"),
-                TemplateSource::Url(url.clone()),
-                &moves,
-                &parameters,
-                target.cloudformation_role.clone(),
-                progress,
-            )
-            .await?;
             let record = ReleaseRecord {
                 environment: target.environment.to_string(),
                 deploy_id: id.to_owned(),
@@ -513,7 +563,9 @@ async fn deploy_locked(
             };
             write_record(aws, target, &record).await?;
         }
-        summary.released = moves;
+        if promoted {
+            summary.released = moves;
+        }
     }
 
     // Health.
@@ -623,12 +675,48 @@ pub(crate) async fn move_aliases(
     progress: &dyn Progress,
 ) -> Result<(), DeployError> {
     progress.step(&format!("moving `{STABLE_ALIAS}`"));
-    let mut parameters = base.clone();
+    let overrides: BTreeMap<String, String> = moves
+        .iter()
+        .map(|moved| (moved.version_parameter.clone(), moved.to.clone()))
+        .collect();
+    update_alias_parameters(
+        aws,
+        manifest,
+        stack_name,
+        change_set_name,
+        template,
+        &overrides,
+        base,
+        role_arn,
+        progress,
+    )
+    .await?;
     for moved in moves {
-        parameters.insert(
-            moved.version_parameter.clone(),
-            ParameterValue::Value(moved.to.clone()),
-        );
+        progress.detail(&format!(
+            "{}: `{STABLE_ALIAS}` {} -> {}",
+            moved.function, moved.from, moved.to
+        ));
+    }
+    Ok(())
+}
+
+/// A stack update that changes only alias parameters (`overrides`, by name; every other
+/// parameter as in `base`), refused when it would change anything but aliases.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn update_alias_parameters(
+    aws: &Aws,
+    manifest: &StackManifest,
+    stack_name: &str,
+    change_set_name: &str,
+    template: TemplateSource,
+    overrides: &BTreeMap<String, String>,
+    base: &BTreeMap<String, ParameterValue>,
+    role_arn: Option<String>,
+    progress: &dyn Progress,
+) -> Result<(), DeployError> {
+    let mut parameters = base.clone();
+    for (name, value) in overrides {
+        parameters.insert(name.clone(), ParameterValue::Value(value.clone()));
     }
     let request = ChangeSetRequest {
         stack_name: stack_name.to_owned(),
@@ -643,7 +731,7 @@ pub(crate) async fn move_aliases(
     };
     match compute_change_set(aws, &request).await? {
         Computed::Empty => Err(DeployError::other(format!(
-            "the change set that moves `{STABLE_ALIAS}` of {stack_name} changes nothing, although versions were published"
+            "the change set {change_set_name} that moves `{STABLE_ALIAS}` of {stack_name} changes nothing"
         ))),
         Computed::Changes(state) => {
             let unexpected = non_alias_changes(&state.changes);
@@ -655,12 +743,6 @@ pub(crate) async fn move_aliases(
                 });
             }
             execute_change_set(aws, stack_name, change_set_name, progress).await?;
-            for moved in moves {
-                progress.detail(&format!(
-                    "{}: `{STABLE_ALIAS}` {} -> {}",
-                    moved.function, moved.from, moved.to
-                ));
-            }
             Ok(())
         }
     }

@@ -3,6 +3,8 @@
 
 pub mod adapt;
 pub mod api;
+pub mod bake;
+pub mod canary;
 pub mod changeset;
 pub mod error;
 pub mod events;

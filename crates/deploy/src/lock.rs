@@ -29,6 +29,13 @@ pub struct LockRecord {
     pub acquired_at: DateTime<Utc>,
     /// When another deploy may break it.
     pub expires_at: DateTime<Utc>,
+    /// The process that holds it, with [`LockRecord::boot_id`]: a deploy on the same machine may
+    /// break the lock of a holder that no longer runs (killed, crashed) without waiting.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// The kernel's boot id of the holder's machine (`/proc/sys/kernel/random/boot_id`).
+    #[serde(default)]
+    pub boot_id: Option<String>,
 }
 
 impl LockRecord {
@@ -47,6 +54,17 @@ impl LockRecord {
             command: command.to_owned(),
             acquired_at: now,
             expires_at: now + LOCK_LIFETIME,
+            pid: None,
+            boot_id: None,
+        }
+    }
+
+    /// The same lock, naming this process as its holder.
+    pub fn held_by_this_process(self) -> Self {
+        LockRecord {
+            pid: Some(std::process::id()),
+            boot_id: this_boot(),
+            ..self
         }
     }
 
@@ -74,13 +92,45 @@ pub enum LockStep {
     Held(LockRecord),
 }
 
-/// Decides how to take the lock, given the item found at `now`.
-pub fn next_step(existing: Option<LockRecord>, now: DateTime<Utc>) -> LockStep {
+/// Decides how to take the lock, given the item found at `now` and whether its holder is known
+/// to be gone ([`holder_gone`]): an expired or abandoned lock is broken, on condition that it is
+/// still the same lock.
+pub fn next_step(existing: Option<LockRecord>, now: DateTime<Utc>, gone: bool) -> LockStep {
     match existing {
         None => LockStep::Put(Expectation::Absent),
-        Some(record) if record.is_expired(now) => LockStep::Put(Expectation::Expired(record)),
+        Some(record) if gone || record.is_expired(now) => {
+            LockStep::Put(Expectation::Expired(record))
+        }
         Some(record) => LockStep::Held(record),
     }
+}
+
+/// Whether the holder of `record` is known to be gone: it ran on this machine since its last
+/// boot (`this_boot`) and its process no longer exists (`alive`). A holder elsewhere is never
+/// known to be gone; its lock holds until it expires.
+pub fn holder_gone(
+    record: &LockRecord,
+    this_boot: Option<&str>,
+    alive: impl Fn(u32) -> bool,
+) -> bool {
+    match (record.pid, record.boot_id.as_deref(), this_boot) {
+        (Some(pid), Some(theirs), Some(ours)) => theirs == ours && !alive(pid),
+        _ => false,
+    }
+}
+
+/// This machine's boot id, where the kernel tells it.
+pub fn this_boot() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+}
+
+/// Whether process `pid` exists on this machine (Linux: `/proc/<pid>`; elsewhere it is assumed to).
+pub fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
 
 /// Whether a conditional put on `expectation` succeeds on the item `current`: the same rule the
@@ -98,7 +148,8 @@ pub fn condition_holds(expectation: &Expectation, current: Option<&LockRecord>) 
 pub enum Acquired {
     /// It was free.
     Free,
-    /// It was held by a deploy whose lock had expired; that lock was broken.
+    /// It was held by a deploy whose lock had expired, or whose process on this machine is
+    /// gone; that lock was broken.
     BrokeExpired(LockRecord),
 }
 
@@ -134,7 +185,7 @@ mod tests {
     #[test]
     fn a_free_lock_is_taken_on_condition_that_it_is_still_free() {
         assert_eq!(
-            next_step(None, at(10, 0)),
+            next_step(None, at(10, 0), false),
             LockStep::Put(Expectation::Absent)
         );
         assert!(condition_holds(&Expectation::Absent, None));
@@ -149,13 +200,36 @@ mod tests {
         let held = lock("d-1", at(10, 0));
         assert_eq!(held.expires_at, at(12, 0));
         assert_eq!(
-            next_step(Some(held.clone()), at(11, 59)),
+            next_step(Some(held.clone()), at(11, 59), false),
             LockStep::Held(held.clone())
         );
         assert_eq!(
-            next_step(Some(held.clone()), at(12, 0)),
+            next_step(Some(held.clone()), at(12, 0), false),
             LockStep::Put(Expectation::Expired(held.clone()))
         );
+    }
+
+    #[test]
+    fn the_lock_of_a_holder_that_is_gone_from_this_machine_is_broken_at_once() {
+        let held = LockRecord {
+            pid: Some(4242),
+            boot_id: Some("boot-a".to_owned()),
+            ..lock("d-1", at(10, 0))
+        };
+        let dead = |_| false;
+        let alive = |_| true;
+        assert!(holder_gone(&held, Some("boot-a"), dead));
+        assert!(!holder_gone(&held, Some("boot-a"), alive));
+        // Another machine (or this one since a reboot): nothing is known about the holder.
+        assert!(!holder_gone(&held, Some("boot-b"), dead));
+        assert!(!holder_gone(&held, None, dead));
+        // A lock that names no process (a CI run elsewhere) is never taken for gone.
+        assert!(!holder_gone(&lock("d-2", at(10, 0)), Some("boot-a"), dead));
+        assert_eq!(
+            next_step(Some(held.clone()), at(10, 5), true),
+            LockStep::Put(Expectation::Expired(held))
+        );
+        assert!(process_alive(std::process::id()));
     }
 
     #[test]

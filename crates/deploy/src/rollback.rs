@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::api::TemplateSource;
+use crate::canary::{InFlight, in_flight};
 use crate::error::DeployError;
 use crate::flow::{current_versions, deploy_id, move_aliases, write_record};
 use crate::lock::LockRecord;
@@ -30,6 +31,8 @@ pub struct RollbackSummary {
     pub undone: String,
     /// The alias moves it made.
     pub moves: Vec<AliasMove>,
+    /// The canaries it rolled back (a canary release that had not finished), instead of moves.
+    pub canaries_reverted: Vec<InFlight>,
     /// The version `stable` of every function points to afterwards.
     pub versions: BTreeMap<String, String>,
 }
@@ -48,10 +51,11 @@ pub async fn rollback(
     let lock = acquire_lock(
         aws,
         &target.lock_table,
-        LockRecord::new(&environment, &id, owner, "rollback", now),
+        LockRecord::new(&environment, &id, owner, "rollback", now).held_by_this_process(),
         target.is_local,
     )
     .await?;
+    crate::stack::report_broken_lock(&lock, now, progress);
     let result = rollback_locked(aws, manifest, target, &id, progress).await;
     release_lock(aws, &lock, progress).await;
     result
@@ -73,6 +77,33 @@ async fn rollback_locked(
             stack: stack_name.clone(),
             environment: environment.clone(),
         })?;
+    let left = in_flight(manifest, &stack.parameters);
+    if !left.is_empty() {
+        progress.step("rolling back the canary release that did not finish");
+        crate::bake::describe_left_behind(aws, target, &left, progress).await?;
+        let keep: BTreeMap<String, ParameterValue> = stack
+            .parameters
+            .keys()
+            .map(|key| (key.clone(), ParameterValue::UsePrevious))
+            .collect();
+        crate::bake::revert_left_behind(aws, target, manifest, &left, id, &keep, progress).await?;
+        let versions = current_versions(aws, manifest, &BTreeMap::new()).await?;
+        return Ok(RollbackSummary {
+            environment,
+            stack_name,
+            deploy_id: id.to_owned(),
+            undone: format!(
+                "the unfinished canary of {}",
+                left.iter()
+                    .map(|c| format!("{} version {}", c.function, c.canary))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            moves: Vec::new(),
+            canaries_reverted: left,
+            versions,
+        });
+    }
     progress.step("reading the last release");
     let key = record_key(&target.key_prefix, &environment);
     let record: ReleaseRecord = match aws.get_bytes(&target.artifact_bucket, &key).await? {
@@ -136,6 +167,7 @@ async fn rollback_locked(
         deploy_id: id.to_owned(),
         undone: record.deploy_id,
         moves,
+        canaries_reverted: Vec::new(),
         versions,
     })
 }

@@ -24,6 +24,7 @@ use crate::api::{
     AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetState, ExecutionDetails, ExecutionSummary,
     FunctionVersion, HistoryEvent, StackInfo, StoredObject, TemplateSource,
 };
+use crate::canary::AlarmReading;
 use crate::changeset::{ChangeAction, ChangeDetail, Replacement, ResourceChange};
 use crate::error::AwsCallError;
 use crate::events::StackEvent;
@@ -41,6 +42,7 @@ pub struct Aws {
     dynamodb: aws_sdk_dynamodb::Client,
     sfn: aws_sdk_sfn::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     backoff: Backoff,
     endpoint: Option<String>,
 }
@@ -107,6 +109,7 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sfn: aws_sdk_sfn::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             backoff: Backoff::default(),
             endpoint: settings
                 .s3_endpoint_url
@@ -644,6 +647,111 @@ impl Aws {
         Ok(Some(bytes.to_vec()))
     }
 
+    /// Deletes an object (nothing happens when it does not exist).
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> AwsResult<()> {
+        self.call("DeleteObject", || async {
+            self.s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| call_error("DeleteObject", e))
+        })
+        .await?;
+        Ok(())
+    }
+
+    // CloudWatch: what a canary's bake watches.
+
+    /// Every metric and composite alarm whose name starts with `prefix`, with its state.
+    pub async fn alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmReading>> {
+        let mut readings = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .call("DescribeAlarms", || async {
+                    self.cloudwatch
+                        .describe_alarms()
+                        .alarm_name_prefix(prefix)
+                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("DescribeAlarms", e))
+                })
+                .await?;
+            for alarm in output.metric_alarms() {
+                readings.push(AlarmReading {
+                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
+                    state: alarm
+                        .state_value()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    reason: alarm.state_reason().unwrap_or_default().to_owned(),
+                    updated_at: alarm.state_updated_timestamp().map(|t| time_of(Some(t))),
+                });
+            }
+            for alarm in output.composite_alarms() {
+                readings.push(AlarmReading {
+                    name: alarm.alarm_name().unwrap_or_default().to_owned(),
+                    state: alarm
+                        .state_value()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    reason: alarm.state_reason().unwrap_or_default().to_owned(),
+                    updated_at: alarm.state_updated_timestamp().map(|t| time_of(Some(t))),
+                });
+            }
+            token = output.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(readings);
+            }
+        }
+    }
+
+    /// The sum of one `AWS/Lambda` metric (`Errors`, `Throttles`) of the calls of `alias` that ran
+    /// `version`, from `since` to now (0 when Lambda has recorded none).
+    pub async fn version_metric_sum(
+        &self,
+        function_name: &str,
+        alias: &str,
+        version: &str,
+        metric: &str,
+        since: DateTime<Utc>,
+    ) -> AwsResult<f64> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let dimension =
+            |name: &str, value: String| Dimension::builder().name(name).value(value).build();
+        let now = Utc::now();
+        // CloudWatch takes a period that is a multiple of 60 s and a start before the end.
+        let start = since.min(now - chrono::Duration::seconds(60));
+        let output = self
+            .call("GetMetricStatistics", || async {
+                self.cloudwatch
+                    .get_metric_statistics()
+                    .namespace("AWS/Lambda")
+                    .metric_name(metric)
+                    .dimensions(dimension("FunctionName", function_name.to_owned()))
+                    .dimensions(dimension("Resource", format!("{function_name}:{alias}")))
+                    .dimensions(dimension("ExecutedVersion", version.to_owned()))
+                    .start_time(aws_smithy_types::DateTime::from_millis(
+                        start.timestamp_millis(),
+                    ))
+                    .end_time(aws_smithy_types::DateTime::from_millis(
+                        now.timestamp_millis(),
+                    ))
+                    .period(60)
+                    .statistics(Statistic::Sum)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetMetricStatistics", e))
+            })
+            .await?;
+        Ok(output.datapoints().iter().filter_map(|d| d.sum()).sum())
+    }
+
     // DynamoDB: the deploy lock table.
 
     /// Whether a table exists.
@@ -1154,7 +1262,7 @@ fn resource_change(change: &cfn::ResourceChange) -> ResourceChange {
 
 fn lock_item(record: &LockRecord) -> std::collections::HashMap<String, AttributeValue> {
     let text = |value: &str| AttributeValue::S(value.to_owned());
-    std::collections::HashMap::from([
+    let mut item = std::collections::HashMap::from([
         (KEY_ATTRIBUTE.to_owned(), text(&record.environment)),
         ("deployId".to_owned(), text(&record.deploy_id)),
         ("owner".to_owned(), text(&record.owner)),
@@ -1167,7 +1275,14 @@ fn lock_item(record: &LockRecord) -> std::collections::HashMap<String, Attribute
             "expiresAt".to_owned(),
             text(&record.expires_at.to_rfc3339()),
         ),
-    ])
+    ]);
+    if let Some(pid) = record.pid {
+        item.insert("pid".to_owned(), AttributeValue::N(pid.to_string()));
+    }
+    if let Some(boot_id) = &record.boot_id {
+        item.insert("bootId".to_owned(), text(boot_id));
+    }
+    item
 }
 
 fn lock_from_item(item: &std::collections::HashMap<String, AttributeValue>) -> Option<LockRecord> {
@@ -1184,6 +1299,11 @@ fn lock_from_item(item: &std::collections::HashMap<String, AttributeValue>) -> O
         command: text("command").unwrap_or_default(),
         acquired_at: time("acquiredAt")?,
         expires_at: time("expiresAt")?,
+        pid: item
+            .get("pid")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
+        boot_id: text("bootId"),
     })
 }
 

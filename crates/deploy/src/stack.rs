@@ -69,6 +69,24 @@ pub async fn compute_change_set(
     }
 }
 
+/// Says so when taking the lock broke another deploy's: expired, or its process gone.
+pub fn report_broken_lock(lock: &HeldLock, now: chrono::DateTime<Utc>, progress: &dyn Progress) {
+    if let Acquired::BrokeExpired(old) = &lock.acquired {
+        progress.warn(&format!(
+            "broke the lock of {} ({} {} by {}): {}",
+            old.environment,
+            old.command,
+            old.deploy_id,
+            old.owner,
+            if old.expires_at <= now {
+                format!("it expired {}", old.expires_at.to_rfc3339())
+            } else {
+                "its process on this machine is gone".to_owned()
+            }
+        ));
+    }
+}
+
 /// Executes a computed change set and follows the stack's events until it settles.
 pub async fn execute_change_set(
     aws: &Aws,
@@ -166,7 +184,11 @@ pub async fn acquire_lock(
     // Two rounds: a lock released or broken between the read and the put is read again once.
     for _ in 0..2 {
         let existing = aws.read_lock(table, &record.environment).await?;
-        match next_step(existing, record.acquired_at) {
+        let this_boot = crate::lock::this_boot();
+        let gone = existing.as_ref().is_some_and(|holder| {
+            crate::lock::holder_gone(holder, this_boot.as_deref(), crate::lock::process_alive)
+        });
+        match next_step(existing, record.acquired_at, gone) {
             LockStep::Held(holder) => return Err(DeployError::Locked(Box::new(holder))),
             LockStep::Put(expectation) => {
                 if aws.put_lock(table, &record, &expectation).await? {

@@ -35,6 +35,19 @@ pub struct StackManifest {
     pub outputs: Vec<String>,
     /// The PostgreSQL schema of the environment.
     pub database_schema: Option<String>,
+    /// How a deploy releases new versions unless told otherwise (absent: all at once).
+    #[serde(default)]
+    pub release: Option<ReleaseDefaults>,
+}
+
+/// The environment's release defaults, from its file (`release:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseDefaults {
+    /// The share of calls, in percent, a new version takes while it bakes; 0: at once.
+    pub canary_percent: u8,
+    /// How long a canary bakes, in minutes.
+    pub bake_minutes: u32,
 }
 
 /// One function or task of the stack.
@@ -51,6 +64,12 @@ pub struct ManifestFunction {
     pub code_parameter: Option<String>,
     /// The parameter of its alias's version (Lambda functions).
     pub version_parameter: Option<String>,
+    /// The parameter of the version a canary release sends a share of the calls to.
+    #[serde(default)]
+    pub canary_version_parameter: Option<String>,
+    /// The parameter of that share (0 to 1).
+    #[serde(default)]
+    pub canary_weight_parameter: Option<String>,
     /// Its alias (Lambda functions).
     pub alias: Option<String>,
     /// Whether it has no package yet: the stack leaves it out until a deploy supplies its code.
@@ -250,6 +269,8 @@ pub struct ParameterInputs {
     pub code_keys: BTreeMap<String, String>,
     /// The version `stable` of each Lambda function points to, by function key.
     pub versions: BTreeMap<String, String>,
+    /// The canary of each Lambda function that is being released gradually, by function key.
+    pub canaries: BTreeMap<String, crate::canary::CanaryRoute>,
     /// The import-csv image tag.
     pub image_tag: String,
     /// The external database, for stacks that take one.
@@ -278,6 +299,15 @@ pub fn stack_parameters(
                 .cloned()
                 .unwrap_or_else(|| LATEST.to_owned());
             known.insert(parameter.clone(), version);
+        }
+        let canary = inputs.canaries.get(&function.name);
+        if let Some(parameter) = &function.canary_version_parameter {
+            let version = canary.map(|c| c.version.clone()).unwrap_or_default();
+            known.insert(parameter.clone(), version);
+        }
+        if let Some(parameter) = &function.canary_weight_parameter {
+            let weight = canary.map_or_else(|| "0".to_owned(), |c| c.weight_text());
+            known.insert(parameter.clone(), weight);
         }
     }
     if let Some(database) = &inputs.external_database {

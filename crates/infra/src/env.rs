@@ -140,6 +140,9 @@ pub struct EnvironmentConfig {
     /// The account-level resources that deploys need (absent for previews).
     #[serde(default)]
     pub bootstrap: Option<BootstrapConfig>,
+    /// How a deploy releases new function versions (absent: all at once).
+    #[serde(default)]
+    pub release: Option<ReleaseConfig>,
 }
 
 /// Whether an environment owns its platform.
@@ -306,6 +309,17 @@ pub struct ExportConfig {
     pub schedule_timezone: String,
 }
 
+/// How a deploy releases new function versions by default (`deploy --canary/--bake` override it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// The share of calls, in percent, that `stable` sends to a new version while it bakes; 0
+    /// releases at once.
+    pub canary_percent: u8,
+    /// How long the canary bakes, in minutes, while the deploy watches the alarms.
+    pub bake_minutes: u32,
+}
+
 /// The account-level resources that deploys need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -403,6 +417,23 @@ impl EnvironmentConfig {
         }
         if preview && self.platform.mode != PlatformMode::Shared {
             return fail("previews share the platform of another environment".to_owned());
+        }
+        if let Some(release) = &self.release {
+            if preview && release.canary_percent > 0 {
+                return fail(
+                    "previews run `$LATEST` and release no versions: they take no canary"
+                        .to_owned(),
+                );
+            }
+            if release.canary_percent >= 100 {
+                return fail(format!(
+                    "release.canaryPercent {} is not below 100 (0 releases at once)",
+                    release.canary_percent
+                ));
+            }
+            if release.canary_percent > 0 && release.bake_minutes == 0 {
+                return fail("a canary needs release.bakeMinutes above 0".to_owned());
+            }
         }
         if preview && self.bootstrap.is_some() {
             return fail("previews have no bootstrap stack".to_owned());

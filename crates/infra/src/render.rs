@@ -45,6 +45,8 @@ pub struct Rendered {
     pub repository: String,
     /// Whether stateful resources must survive the stack (false for previews and local).
     pub retain_data: bool,
+    /// How deploys release new versions by default.
+    pub release: Option<crate::env::ReleaseConfig>,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
@@ -527,6 +529,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         metrics_namespace: functions.metrics_namespace,
         repository: project.repository,
         retain_data: config.retain_data,
+        release: config.release.clone(),
     })
 }
 
@@ -794,6 +797,7 @@ struct Manifest<'a> {
     functions: Vec<ManifestFunction<'a>>,
     outputs: Vec<&'a str>,
     database_schema: Option<&'a str>,
+    release: Option<&'a crate::env::ReleaseConfig>,
 }
 
 #[derive(Debug, Serialize)]
@@ -804,6 +808,8 @@ struct ManifestFunction<'a> {
     resource_name: &'a str,
     code_parameter: Option<String>,
     version_parameter: Option<String>,
+    canary_version_parameter: Option<String>,
+    canary_weight_parameter: Option<String>,
     alias: Option<&'a str>,
     planned: bool,
 }
@@ -890,12 +896,17 @@ impl Rendered {
                         .then(|| format!("{}CodeKey", p.id)),
                     version_parameter: (p.kind == FunctionKind::Lambda)
                         .then(|| format!("{}Version", p.id)),
+                    canary_version_parameter: (p.kind == FunctionKind::Lambda)
+                        .then(|| format!("{}CanaryVersion", p.id)),
+                    canary_weight_parameter: (p.kind == FunctionKind::Lambda)
+                        .then(|| format!("{}CanaryWeight", p.id)),
                     alias: (p.kind == FunctionKind::Lambda).then_some("stable"),
                     planned: p.planned,
                 })
                 .collect(),
             outputs: keys("Outputs"),
             database_schema: None,
+            release: self.release.as_ref(),
         };
         let mut value = serde_json::to_value(manifest).unwrap_or_default();
         if let Some(schema) = self
