@@ -17,6 +17,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(report.is_valid, report.error_count == 0);
     assert!(report.error_count >= report.errors.len() as u64);
     // Problems are in file order; line 0 (the file as a whole) may come last.
-    let lines: Vec<u64> = report.errors.iter().map(|p| p.line).filter(|&l| l > 0).collect();
+    let lines: Vec<u64> = report
+        .errors
+        .iter()
+        .map(|p| p.line)
+        .filter(|&l| l > 0)
+        .collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 });

@@ -398,8 +398,11 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     // record written (quoted whole, it would not fit a DynamoDB item nor the state's 256 KiB).
     let huge = scratch.join("huge-value.csv");
     let digits = "9".repeat(5_000_000);
-    std::fs::write(&huge, format!("user_id,login_count,post_count\nU00001,{digits},1\n"))
-        .expect("the huge-value file");
+    std::fs::write(
+        &huge,
+        format!("user_id,login_count,post_count\nU00001,{digits},1\n"),
+    )
+    .expect("the huge-value file");
     let (code, huge_value) = stack.upload(&huge, "incoming/huge-value-20261104T010000Z.csv");
     assert_eq!(
         (code, text(&huge_value, "error")),
@@ -419,7 +422,14 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         .iter()
         .filter_map(|item| {
             let code = item.get("errorType")?.as_s().ok()?.clone();
-            let line = item.get("recordData")?.as_m().ok()?.get("line")?.as_n().ok()?.clone();
+            let line = item
+                .get("recordData")?
+                .as_m()
+                .ok()?
+                .get("line")?
+                .as_n()
+                .ok()?
+                .clone();
             Some((code, line))
         })
         .collect();

@@ -129,7 +129,8 @@ impl Header {
     }
 
     /// Reads a header row of `field_count` fields, of which `names` are the first ones (the
-    /// reader keeps at most [`crate::limits::FIELDS_KEPT`]). All of its problems are reported at once.
+    /// reader keeps at most [`crate::limits::FIELDS_KEPT`]). All of its problems are reported
+    /// at once.
     pub fn parse<'a>(
         names: impl IntoIterator<Item = FieldText<'a>>,
         field_count: usize,
@@ -142,11 +143,10 @@ impl Header {
             kept += 1;
             let column = index as u32 + 1;
             let quoted = || {
-                let trimmed = name.text.trim();
                 if name.is_cut() {
                     name.quoted()
                 } else {
-                    Quoted::new(trimmed)
+                    Quoted::new(name.text.trim())
                 }
             };
             match Column::from_header_name(name.text).filter(|_| !name.is_cut()) {
