@@ -501,6 +501,53 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     );
     std::fs::remove_file(&too_large).expect("the large file goes");
 
+    // A count of 5,000,000 digits on line 2: rejected cleanly with a short message, and its error
+    // record written (quoted whole, it would not fit a DynamoDB item nor the state's 256 KiB).
+    let huge = scratch.join("huge-value.csv");
+    let digits = "9".repeat(5_000_000);
+    std::fs::write(
+        &huge,
+        format!("user_id,login_count,post_count\nU00001,{digits},1\n"),
+    )
+    .expect("the huge-value file");
+    let (code, huge_value) = stack.upload(&huge, "incoming/huge-value-20261104T010000Z.csv");
+    assert_eq!(
+        (code, text(&huge_value, "error")),
+        (1, "ValidationFailed".to_owned()),
+        "huge value: {huge_value:#}"
+    );
+    let cause = text(&huge_value, "cause");
+    assert!(
+        cause.contains("2:2: BadCount") && cause.len() < 1_000,
+        "huge value: {cause}"
+    );
+    let records = stack.items(
+        "local-userlog-csv-processing-errors",
+        &text(&huge_value, "executionName"),
+    );
+    let lines: Vec<(String, String)> = records
+        .iter()
+        .filter_map(|item| {
+            let code = item.get("errorType")?.as_s().ok()?.clone();
+            let line = item
+                .get("recordData")?
+                .as_m()
+                .ok()?
+                .get("line")?
+                .as_n()
+                .ok()?
+                .clone();
+            Some((code, line))
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [("BadCount".to_owned(), "2".to_owned())],
+        "huge value: the error table holds {records:?}"
+    );
+    assert_notified(&huge_value, "huge value");
+    std::fs::remove_file(&huge).expect("the huge-value file goes");
+
     // Over the map path's 10 MiB: the bulk path, as an ECS task run as a local process.
     let big = generated_file(scratch.as_path(), "big.csv", 800_000, None);
     let (code, bulk) = stack.upload(&big, "incoming/big-20261105T000000Z.csv");

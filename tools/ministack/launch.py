@@ -3,8 +3,9 @@ definitions run on it unchanged.
 
 MiniStack (PyPI ``ministack``, pinned in ``requirements.txt`` beside this file) emulates the AWS
 APIs in one Python process. Version 1.5.33 lacks three things the ``import`` state machine uses,
-and is more forgiving than AWS in ways that would let a definition pass locally and fail on AWS.
-This launcher imports MiniStack, checks that every internal function it hooks exists with the
+enforces none of AWS's payload limits, and is more forgiving than AWS in ways that would let a
+definition pass locally and fail on AWS. This launcher imports MiniStack, checks that every
+internal function it hooks exists with the
 signature it expects (and stops, naming the missing hook, when one does not), replaces those
 functions, and then runs MiniStack's own server. Nothing of MiniStack's is copied or edited.
 
@@ -101,6 +102,13 @@ Patches
    ``times`` times (default 1), counted by ``id`` for the life of the emulator; the file is read at
    every call, so a running emulator needs no restart.
 
+9. **The 256 KiB payload limit.** MiniStack passes state data of any size. The patch wraps the
+   handler of every state type (Pass, Task, Choice, Wait, Parallel, Map) and fails the execution
+   with ``States.DataLimitExceeded``, as AWS documents, when the state's output is larger than
+   256 KiB as UTF-8 text. The check runs after the state's own Retry and Catch, so a Catch cannot
+   handle it: on AWS this terminal error is not matched by ``States.ALL`` either (a Catch that
+   names ``States.DataLimitExceeded`` explicitly is not honoured here).
+
 Besides the patches, ``USERLOG_STOP_WITH_PID`` makes the emulator kill its process group (itself,
 its Lambda workers and its ECS task processes) once that process has gone; tests tie the
 emulator's lifetime to the test binary with it.
@@ -151,6 +159,11 @@ EMULATOR_SETTING_PREFIXES = ("MINISTACK_", "USERLOG_")
 DEFAULT_STOP_TIMEOUT_SECONDS = 30
 # AWS's limit on the input of one child execution, the default of MaxInputBytesPerBatch.
 DEFAULT_MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
+# AWS's quota on a state's input and output: 256 KiB of UTF-8 text.
+MAX_STATE_PAYLOAD_BYTES = 256 * 1024
+# The state handlers patch 9 wraps.
+STATE_HANDLERS = ("_execute_pass", "_execute_task", "_execute_choice", "_execute_wait", "_execute_parallel",
+                  "_execute_map")
 # How often a `.sync` ECS task and the owner process are looked at.
 TASK_POLL_SECONDS = 0.05
 OWNER_POLL_SECONDS = 0.5
@@ -231,6 +244,7 @@ HOOKS = [
     Hook(SFN, "_next_or_end", ("state_def",)),
     Hook(SFN, "_pascal_to_camel", ("d",)),
     Hook(SFN, "_ExecutionError", ("error", "cause")),
+    *(Hook(SFN, name, ("state_def", "raw_input")) for name in STATE_HANDLERS),
     Hook(SFN, "_map_runs"),
     Hook(SFN, "_executions"),
     Hook(SFN, "_SERVICE_DISPATCH", keys=("arn:aws:states:::ecs:runTask",)),
@@ -327,6 +341,20 @@ def make_batches(items, batch_input, max_items, max_bytes):
             entry["BatchInput"] = batch_input
         result.append(entry)
     return result
+
+
+def payload_size(value):
+    """The size of state data as Step Functions measures it: its JSON as UTF-8 bytes."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def payload_limit_cause(state_name, output, limit=MAX_STATE_PAYLOAD_BYTES):
+    """The cause of `States.DataLimitExceeded` when `output` is larger than `limit`, else None."""
+    size = payload_size(output)
+    if size <= limit:
+        return None
+    return (f"The state/task '{state_name}' returned a result with a size exceeding the maximum number of "
+            f"bytes service limit ({size} bytes; the limit is {limit} bytes).")
 
 
 def result_location(prefix, map_run_arn):
@@ -1072,6 +1100,32 @@ class Faults:
 # ---------------------------------------------------------------------------------------------
 
 
+class PayloadLimitPatch:
+    """Fails an execution whose state output is over the limit (see the module docstring, patch 9)."""
+
+    def __init__(self, sfn):
+        self.sfn = sfn
+
+    def install(self):
+        for name in STATE_HANDLERS:
+            setattr(self.sfn, name, self.wrap(getattr(self.sfn, name)))
+
+    def wrap(self, handler):
+        sfn = self.sfn
+
+        def checked(state_def, raw_input, *rest):
+            ctx = rest[-1] if rest else None
+            state = (ctx or {}).get("State") or {}
+            name = state.get("Name", state_def.get("Type", "state"))
+            output, next_state = handler(state_def, raw_input, *rest)
+            cause = payload_limit_cause(name, output)
+            if cause is not None:
+                raise sfn._ExecutionError("States.DataLimitExceeded", cause)
+            return output, next_state
+
+        return checked
+
+
 def stop_with(owner_pid):
     """Kills this process group (the emulator and everything it started) once `owner_pid` is gone."""
 
@@ -1100,6 +1154,7 @@ def install_patches():
     LocalTaskRunner(
         ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS"), faults).install()
     RunTaskIntegration(sfn, ecs).install()
+    PayloadLimitPatch(sfn).install()
 
 
 def main(argv):
@@ -1119,7 +1174,8 @@ def main(argv):
     if owner:
         stop_with(int(owner))
     print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes, "
-          "strict paths, Retry and Catch, Map Runs, injected faults)", flush=True)
+          "strict paths, Retry and Catch, Map Runs, injected faults, the 256 KiB payload limit)",
+          flush=True)
     # MiniStack's main() parses sys.argv itself.
     sys.argv = argv[:1]
     importlib.import_module("ministack.app").main()

@@ -11,7 +11,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use userlog_domain::report::{Message, cap, redact, slack_payload};
+use userlog_domain::limits::{DELIVERY_DETAIL_CHARS, cap};
+use userlog_domain::report::{Message, redact, slack_payload};
 
 use crate::error::AwsError;
 
@@ -39,7 +40,7 @@ impl Delivery {
         Delivery {
             channel,
             ok: false,
-            detail: cap(&redact(detail), 300),
+            detail: cap(&redact(detail), DELIVERY_DETAIL_CHARS),
         }
     }
 }

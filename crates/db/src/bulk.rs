@@ -11,15 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
+use userlog_domain::limits::LISTED_PROBLEMS;
 use userlog_domain::reader::{CsvReader, Problem, ReadError, ReadOptions};
 use userlog_domain::rules::{ImportStatus, ImportSummary, RowError, SourceObject, Tolerance};
 use userlog_domain::{Encoding, ErrorCode, UserId};
 
 use crate::error::DbError;
 use crate::ledger::{self, Claim};
-
-/// How many problems or row errors a summary lists; the rest are only counted.
-pub const MAX_LISTED: usize = 100;
 
 /// Told about progress as the import goes.
 pub trait Progress: Send + Sync {
@@ -225,7 +223,7 @@ where
         let mut problems = produced.problems;
         problems.extend(duplicates);
         problems.sort_by_key(|p| (p.line, p.column));
-        problems.truncate(MAX_LISTED);
+        problems.truncate(LISTED_PROBLEMS);
         summary.problems = problems;
         return Ok(Outcome::Refused {
             import_id: Some(import_id),
@@ -351,7 +349,7 @@ fn produce<R: Read>(
     };
     let note = |produced: &mut Produced, problem: Problem| {
         produced.problem_count += 1;
-        if produced.problems.len() < MAX_LISTED {
+        if produced.problems.len() < LISTED_PROBLEMS {
             produced.problems.push(problem);
         }
     };
@@ -431,7 +429,7 @@ async fn duplicate_problems(conn: &mut PgConnection) -> Result<Vec<Problem>, DbE
          WHERE r.line > repeated.first_line
          ORDER BY r.line LIMIT $1",
     )
-    .bind(MAX_LISTED as i64)
+    .bind(LISTED_PROBLEMS as i64)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
@@ -454,7 +452,7 @@ async fn missing_users(conn: &mut PgConnection) -> Result<(Vec<RowError>, u64), 
          FROM import_rows r WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = r.user_id)
          ORDER BY r.line LIMIT $1",
     )
-    .bind(MAX_LISTED as i64)
+    .bind(LISTED_PROBLEMS as i64)
     .fetch_all(&mut *conn)
     .await?;
     let total = rows.first().map_or(0, |row| row.2 as u64);

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Quoted;
+
 /// Every problem the pipeline reports has one of these codes. The names are a contract: never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ErrorCode {
@@ -159,8 +161,8 @@ impl fmt::Display for ErrorCode {
 
 /// The name was not one of the codes.
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not an error code")]
-pub struct UnknownErrorCode(pub String);
+#[error("{0} is not an error code")]
+pub struct UnknownErrorCode(pub Quoted);
 
 impl FromStr for ErrorCode {
     type Err = UnknownErrorCode;
@@ -169,7 +171,7 @@ impl FromStr for ErrorCode {
         ErrorCode::ALL
             .into_iter()
             .find(|code| code.as_str() == s)
-            .ok_or_else(|| UnknownErrorCode(s.to_owned()))
+            .ok_or_else(|| UnknownErrorCode(Quoted::new(s)))
     }
 }
 

@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::limits::Quoted;
+
 /// The encodings a file may arrive in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Encoding {
@@ -41,8 +43,8 @@ impl fmt::Display for Encoding {
 
 /// The name is not an encoding we read.
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a supported encoding (use `utf-8` or `shift_jis`)")]
-pub struct UnknownEncoding(pub String);
+#[error("{0} is not a supported encoding (use `utf-8` or `shift_jis`)")]
+pub struct UnknownEncoding(pub Quoted);
 
 impl FromStr for Encoding {
     type Err = UnknownEncoding;
@@ -52,7 +54,7 @@ impl FromStr for Encoding {
             "utf-8" | "utf8" => Ok(Encoding::Utf8),
             "utf-8-bom" | "utf-8-sig" => Ok(Encoding::Utf8Bom),
             "shift-jis" | "sjis" | "cp932" | "windows-31j" | "ms932" => Ok(Encoding::ShiftJis),
-            _ => Err(UnknownEncoding(s.to_owned())),
+            _ => Err(UnknownEncoding(Quoted::new(s))),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod codes;
 pub mod encoding;
+pub mod limits;
 pub mod reader;
 pub mod records;
 pub mod report;
@@ -17,4 +18,4 @@ pub mod values;
 pub use codes::{ErrorCode, Severity};
 pub use encoding::{Encoding, EncodingChoice};
 pub use reader::{Column, CsvReader, Problem, ReadError, ReadOptions, Row};
-pub use values::{Count, UserId};
+pub use values::{Count, FieldText, UserId};

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::ErrorCode;
 use crate::encoding::{Encoding, EncodingChoice, ReadStop, Tally, Utf8Stream};
+use crate::limits::{PROBLEM_MESSAGE_CHARS, Quoted, cap};
 use crate::tokenizer::{Token, Tokenizer};
-use crate::values::{Count, UserId};
+use crate::values::{Count, FieldText, UserId};
 
 /// The default size limit of an import file: 100 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 100 * 1024 * 1024;
@@ -70,6 +71,7 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem; its message is cut to [`PROBLEM_MESSAGE_CHARS`] characters.
     pub fn new(
         line: u64,
         column: Option<u32>,
@@ -80,7 +82,7 @@ impl Problem {
             line,
             column,
             code,
-            message: message.into(),
+            message: cap(&message.into(), PROBLEM_MESSAGE_CHARS),
         }
     }
 }
@@ -126,16 +128,28 @@ impl Header {
         self.field_count
     }
 
-    /// Reads a header row. All of its problems are reported at once.
-    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Header, Vec<Problem>> {
+    /// Reads a header row of `field_count` fields, of which `names` are the first ones (the
+    /// reader keeps at most [`crate::limits::FIELDS_KEPT`]). All of its problems are reported
+    /// at once.
+    pub fn parse<'a>(
+        names: impl IntoIterator<Item = FieldText<'a>>,
+        field_count: usize,
+    ) -> Result<Header, Vec<Problem>> {
         let mut positions = [None; 3];
         let mut problems = Vec::new();
-        let mut field_count = 0;
         let mut known = 0;
+        let mut kept = 0;
         for (index, name) in names.into_iter().enumerate() {
-            field_count += 1;
+            kept += 1;
             let column = index as u32 + 1;
-            match Column::from_header_name(name) {
+            let quoted = || {
+                if name.is_cut() {
+                    name.quoted()
+                } else {
+                    Quoted::new(name.text.trim())
+                }
+            };
+            match Column::from_header_name(name.text).filter(|_| !name.is_cut()) {
                 Some(col) => {
                     known += 1;
                     if positions[col as usize].is_some() {
@@ -143,7 +157,7 @@ impl Header {
                             1,
                             Some(column),
                             ErrorCode::BadHeader,
-                            format!("the column `{}` appears twice in the header", name.trim()),
+                            format!("the column {} appears twice in the header", quoted()),
                         ));
                     } else {
                         positions[col as usize] = Some(index);
@@ -153,10 +167,11 @@ impl Header {
                     1,
                     Some(column),
                     ErrorCode::UnknownColumn,
-                    format!("`{}` is not a known column", name.trim()),
+                    format!("{} is not a known column", quoted()),
                 )),
             }
         }
+        let truncated = field_count > kept;
         if known == 0 {
             return Err(vec![Problem::new(
                 1,
@@ -165,8 +180,19 @@ impl Header {
                 "the first row is not a header: expected `ユーザーID,ログイン回数,投稿回数` or `user_id,login_count,post_count`",
             )]);
         }
+        if truncated {
+            // The columns past the kept ones are not read: whether one is missing is unknown.
+            problems.push(Problem::new(
+                1,
+                None,
+                ErrorCode::BadHeader,
+                format!(
+                    "the header has {field_count} fields; only the first {kept} were read, and a header has 3"
+                ),
+            ));
+        }
         for col in Column::ALL {
-            if positions[col as usize].is_none() {
+            if positions[col as usize].is_none() && !truncated {
                 problems.push(Problem::new(
                     1,
                     None,
@@ -235,8 +261,8 @@ impl<R: Read> CsvReader<R> {
         let mut tokenizer = Tokenizer::new(stream);
         let header = match tokenizer.next_token() {
             Ok(Token::Record { .. }) => {
-                let names = (0..tokenizer.field_count()).map(|i| tokenizer.field(i));
-                Header::parse(names).map_err(ReadError::File)?
+                let names = (0..tokenizer.kept_field_count()).map(|i| tokenizer.field(i));
+                Header::parse(names, tokenizer.field_count()).map_err(ReadError::File)?
             }
             Ok(Token::BadQuoting {
                 line,
@@ -322,7 +348,7 @@ impl<R: Read> CsvReader<R> {
         }
         let mut problems = Vec::new();
         let user_index = self.header.position(Column::UserId);
-        let user_id = UserId::parse(self.tokenizer.field(user_index))
+        let user_id = UserId::parse_field(self.tokenizer.field(user_index))
             .map_err(|err| {
                 problems.push(Problem::new(
                     line,
@@ -334,7 +360,7 @@ impl<R: Read> CsvReader<R> {
             .ok();
         let mut count = |column: Column| {
             let index = self.header.position(column);
-            Count::parse(self.tokenizer.field(index))
+            Count::parse_field(self.tokenizer.field(index))
                 .map_err(|err| {
                     problems.push(Problem::new(
                         line,

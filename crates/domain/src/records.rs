@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codes::{ErrorCode, Severity};
+use crate::limits::{RECORD_MESSAGE_CHARS, cap};
 use crate::reader::Problem;
 use crate::rules::{Counts, RowError};
 use crate::values::UserId;
@@ -298,7 +299,7 @@ impl ErrorRecord {
             execution_name: source.execution_name.clone(),
             error_type: code.as_str().to_owned(),
             severity: code.severity(),
-            error_message: message.to_owned(),
+            error_message: cap(message, RECORD_MESSAGE_CHARS),
             record_data,
             processing_stage: source.stage.clone(),
             retry_count: source.retry_count,
@@ -372,7 +373,10 @@ impl ErrorRecord {
             execution_name: execution_name.to_owned(),
             error_type: UNREADABLE_RECORD.to_owned(),
             severity: Severity::High,
-            error_message: format!("an error record could not be read: {reason}"),
+            error_message: cap(
+                &format!("an error record could not be read: {reason}"),
+                RECORD_MESSAGE_CHARS,
+            ),
             record_data: RecordData::default(),
             processing_stage: ProcessingStage::Check,
             retry_count: 0,

@@ -11,21 +11,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::codes::{ErrorCode, Severity};
+use crate::limits::{
+    CRITICAL_SHOWN, NOTIFICATION_ITEM_CHARS, NOTIFICATION_SUBJECT_CHARS, NOTIFICATION_TEXT_CHARS,
+    PROBLEMS_SHOWN, SLACK_HEADER_CHARS, SLACK_SECTION_CHARS, TYPES_SHOWN, cap,
+};
 use crate::reader::Problem;
 use crate::records::ErrorRecord;
-
-/// The most characters of a message's text (Slack shows up to about 4,000 in one message).
-pub const MAX_TEXT_CHARS: usize = 3_500;
-/// The most characters of a subject (SNS allows 100).
-pub const MAX_SUBJECT_CHARS: usize = 100;
-/// The most characters of one listed item (an error message, a cause).
-pub const MAX_ITEM_CHARS: usize = 200;
-/// How many high and critical errors a message lists.
-pub const CRITICAL_SHOWN: usize = 5;
-/// How many file problems a rejection message lists.
-pub const PROBLEMS_SHOWN: usize = 5;
-/// How many error types a message lists.
-pub const TYPES_SHOWN: usize = 20;
 
 /// What the error records of one execution amount to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -122,14 +113,16 @@ pub struct ImportReport<'a> {
     pub duplicate: bool,
     /// The validator's first problems, for a rejected file.
     pub problems: &'a [Problem],
+    /// How many problems the validator found, listed or not, when it says.
+    pub problem_count: Option<u64>,
 }
 
 /// A notification, the same for every channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
-    /// ASCII only, at most [`MAX_SUBJECT_CHARS`] characters.
+    /// ASCII only, at most [`NOTIFICATION_SUBJECT_CHARS`] characters.
     pub subject: String,
-    /// At most [`MAX_TEXT_CHARS`] characters, redacted.
+    /// At most [`NOTIFICATION_TEXT_CHARS`] characters, redacted.
     pub text: String,
 }
 
@@ -137,7 +130,7 @@ impl Message {
     fn new(subject: &str, text: &str) -> Message {
         Message {
             subject: ascii_subject(subject),
-            text: cap(text.trim_end(), MAX_TEXT_CHARS),
+            text: cap(text.trim_end(), NOTIFICATION_TEXT_CHARS),
         }
     }
 }
@@ -208,10 +201,14 @@ fn failure_message(report: &ImportReport<'_>) -> Message {
         let _ = writeln!(text, "Cause / 原因: {}", item(&failure.cause));
     }
     if !report.problems.is_empty() {
+        let shown = report.problems.len().min(PROBLEMS_SHOWN);
+        let total = report
+            .problem_count
+            .unwrap_or(report.problems.len() as u64)
+            .max(shown as u64);
         let _ = writeln!(
             text,
-            "\nFile problems / ファイルの問題 (first {} listed):",
-            report.problems.len().min(PROBLEMS_SHOWN)
+            "\nFile problems / ファイルの問題 (first {shown} of {total}):"
         );
         for problem in report.problems.iter().take(PROBLEMS_SHOWN) {
             let _ = writeln!(text, "- {}", item(&problem.to_string()));
@@ -373,12 +370,15 @@ fn hint_lines(text: &mut String, summary: &ErrorSummary, failed: Option<ErrorCod
 
 fn file_location(exec: &ExecutionInfo) -> String {
     let location = format!("s3://{}/{}", exec.bucket, exec.key);
-    cap(&one_line(&redact_personal(&location)), MAX_ITEM_CHARS)
+    cap(
+        &one_line(&redact_personal(&location)),
+        NOTIFICATION_ITEM_CHARS,
+    )
 }
 
 /// A piece of untrusted text as one listed item: redacted, on one line, capped.
 fn item(text: &str) -> String {
-    cap(&one_line(&redact(text)), MAX_ITEM_CHARS)
+    cap(&one_line(&redact(text)), NOTIFICATION_ITEM_CHARS)
 }
 
 /// Joins the lines of a text and replaces control characters, so that an item stays one line.
@@ -399,19 +399,7 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
-/// Cuts a text to at most `max` characters, marking the cut.
-pub fn cap(text: &str, max: usize) -> String {
-    const MARK: &str = " …(truncated)";
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let keep = max.saturating_sub(MARK.chars().count());
-    let mut out: String = text.chars().take(keep).collect();
-    out.push_str(MARK);
-    out
-}
-
-/// A subject as SNS accepts it: printable ASCII on one line, at most [`MAX_SUBJECT_CHARS`].
+/// A subject as SNS accepts it: printable ASCII on one line, at most [`NOTIFICATION_SUBJECT_CHARS`].
 pub fn ascii_subject(subject: &str) -> String {
     let ascii: String = one_line(subject)
         .chars()
@@ -423,10 +411,12 @@ pub fn ascii_subject(subject: &str) -> String {
             }
         })
         .collect();
-    if ascii.len() <= MAX_SUBJECT_CHARS {
+    if ascii.len() <= NOTIFICATION_SUBJECT_CHARS {
         return ascii;
     }
-    let mut cut = ascii[..MAX_SUBJECT_CHARS - 3].trim_end().to_owned();
+    let mut cut = ascii[..NOTIFICATION_SUBJECT_CHARS - 3]
+        .trim_end()
+        .to_owned();
     cut.push_str("...");
     cut
 }
@@ -773,15 +763,12 @@ fn redact_tokens(text: &str, long_strings: bool) -> String {
     out
 }
 
-/// The most characters of one Slack section's text.
-const SLACK_SECTION_CHARS: usize = 2_900;
-
 /// The Slack incoming-webhook payload of a message: `text` (used for notifications and by
 /// clients without blocks) and blocks with a header and the body.
 pub fn slack_payload(message: &Message) -> serde_json::Value {
     let mut blocks = vec![serde_json::json!({
         "type": "header",
-        "text": {"type": "plain_text", "text": cap(&message.subject, 150)},
+        "text": {"type": "plain_text", "text": cap(&message.subject, SLACK_HEADER_CHARS)},
     })];
     for chunk in split_lines(&slack_escape(&message.text), SLACK_SECTION_CHARS) {
         blocks.push(
@@ -906,6 +893,7 @@ mod tests {
             rows_applied: Some(997),
             duplicate: false,
             problems,
+            problem_count: None,
         }
     }
 
@@ -1039,6 +1027,7 @@ mod tests {
         let rejected = ImportReport {
             rows_applied: None,
             row_count: Some(0),
+            problem_count: Some(120),
             ..report(&exec, Outcome::Failed, &summary, Some(&failure), &problems)
         };
         check(
@@ -1056,7 +1045,7 @@ mod tests {
             Error / エラー: ValidationFailed
             Cause / 原因: the file has 2 problems; the first: 1:3: UnknownColumn `extra` is not a known column
 
-            File problems / ファイルの問題 (first 2 listed):
+            File problems / ファイルの問題 (first 2 of 120):
             - 1:3: UnknownColumn `extra` is not a known column
             - 1: MissingColumn the header has no `投稿回数` (`post_count`) column
 
@@ -1256,12 +1245,12 @@ mod tests {
             super::check_failed_message(&exec, &"z".repeat(100_000)),
         ] {
             assert!(
-                message.text.chars().count() <= MAX_TEXT_CHARS,
+                message.text.chars().count() <= NOTIFICATION_TEXT_CHARS,
                 "{}",
                 message.text.chars().count()
             );
             assert!(
-                message.subject.len() <= MAX_SUBJECT_CHARS && message.subject.is_ascii(),
+                message.subject.len() <= NOTIFICATION_SUBJECT_CHARS && message.subject.is_ascii(),
                 "{}",
                 message.subject
             );
@@ -1269,7 +1258,7 @@ mod tests {
                 message
                     .text
                     .lines()
-                    .all(|l| l.chars().count() <= 2 * MAX_ITEM_CHARS)
+                    .all(|l| l.chars().count() <= 2 * NOTIFICATION_ITEM_CHARS)
             );
             let payload = slack_payload(&message);
             for block in payload["blocks"].as_array().unwrap().iter().skip(1) {

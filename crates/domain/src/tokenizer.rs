@@ -7,6 +7,9 @@
 
 use std::io::{self, BufRead};
 
+use crate::limits::{FIELD_BYTES_KEPT, FIELDS_KEPT};
+use crate::values::FieldText;
+
 /// What the splitter found next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Token {
@@ -31,7 +34,18 @@ enum State {
     SkipLine,
 }
 
+/// Where a kept field ends in the tokenizer's `data`, and how many of its characters were not kept.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    end: usize,
+    dropped_chars: u64,
+}
+
 /// Splits a stream of UTF-8 bytes into records and fields.
+///
+/// Memory stays bounded whatever the input: of each field only the first [`FIELD_BYTES_KEPT`]
+/// bytes are kept (the rest is counted in characters), and of each record only the first
+/// [`FIELDS_KEPT`] fields (the rest are counted).
 #[derive(Debug)]
 pub(crate) struct Tokenizer<B> {
     input: B,
@@ -41,8 +55,63 @@ pub(crate) struct Tokenizer<B> {
     after_cr: bool,
     /// Inside quotes, the last byte was a carriage return (already counted as a line break).
     quoted_cr: bool,
+    record: Fields,
+}
+
+/// The fields of the record being read, as much of them as is kept.
+#[derive(Debug, Default)]
+struct Fields {
+    /// The kept bytes of the record's kept fields, one after the other.
     data: Vec<u8>,
-    ends: Vec<usize>,
+    /// The kept fields of the record.
+    spans: Vec<Span>,
+    /// Every field of the record, kept or not.
+    count: usize,
+    /// Where the current field starts in `data`.
+    field_start: usize,
+    /// Characters of the current field beyond its kept bytes.
+    dropped_chars: u64,
+}
+
+impl Fields {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.spans.clear();
+        self.count = 0;
+        self.field_start = 0;
+        self.dropped_chars = 0;
+    }
+
+    /// The 1-based column of the current field.
+    fn column(&self) -> u32 {
+        u32::try_from(self.count + 1).unwrap_or(u32::MAX)
+    }
+
+    /// Adds bytes to the current field, keeping at most [`FIELD_BYTES_KEPT`] of it.
+    fn push(&mut self, bytes: &[u8]) {
+        if self.spans.len() >= FIELDS_KEPT {
+            return;
+        }
+        let room = FIELD_BYTES_KEPT.saturating_sub(self.data.len() - self.field_start);
+        let (kept, dropped) = bytes.split_at(room.min(bytes.len()));
+        self.data.extend_from_slice(kept);
+        if !dropped.is_empty() {
+            self.dropped_chars += dropped.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64;
+        }
+    }
+
+    /// Ends the current field.
+    fn end_field(&mut self) {
+        if self.spans.len() < FIELDS_KEPT {
+            self.spans.push(Span {
+                end: self.data.len(),
+                dropped_chars: self.dropped_chars,
+            });
+        }
+        self.count += 1;
+        self.field_start = self.data.len();
+        self.dropped_chars = 0;
+    }
 }
 
 impl<B: BufRead> Tokenizer<B> {
@@ -52,8 +121,7 @@ impl<B: BufRead> Tokenizer<B> {
             line: 1,
             after_cr: false,
             quoted_cr: false,
-            data: Vec::new(),
-            ends: Vec::new(),
+            record: Fields::default(),
         }
     }
 
@@ -68,21 +136,40 @@ impl<B: BufRead> Tokenizer<B> {
 
     /// The number of fields of the last record.
     pub(crate) fn field_count(&self) -> usize {
-        self.ends.len()
+        self.record.count
     }
 
-    /// Field `index` of the last record (valid UTF-8, since the input is).
-    pub(crate) fn field(&self, index: usize) -> &str {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        let bytes = &self.data[start..self.ends[index]];
-        // The input is UTF-8 and fields are split only at ASCII bytes, so each field is UTF-8.
-        std::str::from_utf8(bytes).unwrap_or_default()
+    /// The number of fields of the last record that were kept (at most [`FIELDS_KEPT`]).
+    pub(crate) fn kept_field_count(&self) -> usize {
+        self.record.spans.len()
+    }
+
+    /// Kept field `index` of the last record: its text (whole, or its first bytes) and length.
+    pub(crate) fn field(&self, index: usize) -> FieldText<'_> {
+        let start = if index == 0 {
+            0
+        } else {
+            self.record.spans[index - 1].end
+        };
+        let span = self.record.spans[index];
+        let bytes = &self.record.data[start..span.end];
+        // Every character starts with a byte that is not a continuation byte.
+        let kept_chars = bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64;
+        // The input is UTF-8 and fields are split only at ASCII bytes, so each field is UTF-8;
+        // a field cut short may end inside a character, which is left out of the text.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
+        };
+        FieldText {
+            text,
+            chars: kept_chars + span.dropped_chars,
+        }
     }
 
     /// Reads the next record. Blank lines are skipped: they carry no data.
     pub(crate) fn next_token(&mut self) -> io::Result<Token> {
-        self.data.clear();
-        self.ends.clear();
+        self.record.clear();
         let mut state = State::StartField;
         let mut record_line = self.line;
         let mut quote_line = self.line;
@@ -115,12 +202,12 @@ impl<B: BufRead> Tokenizer<B> {
                             }
                             b',' => {
                                 started = true;
-                                self.ends.push(self.data.len());
+                                self.record.end_field();
                             }
                             b'\n' | b'\r' => {
                                 end_line(&mut self.line, &mut self.after_cr, byte);
                                 if started {
-                                    self.ends.push(self.data.len());
+                                    self.record.end_field();
                                     self.input.consume(i + 1);
                                     return Ok(Token::Record { line: record_line });
                                 }
@@ -128,7 +215,7 @@ impl<B: BufRead> Tokenizer<B> {
                             }
                             _ => {
                                 started = true;
-                                self.data.push(byte);
+                                self.record.push(&[byte]);
                                 state = State::Unquoted;
                             }
                         }
@@ -141,21 +228,21 @@ impl<B: BufRead> Tokenizer<B> {
                             .iter()
                             .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))
                             .unwrap_or(rest.len());
-                        self.data.extend_from_slice(&rest[..plain]);
+                        self.record.push(&rest[..plain]);
                         i += plain;
                         if i == len {
                             break;
                         }
                         match buf[i] {
                             b',' => {
-                                self.ends.push(self.data.len());
+                                self.record.end_field();
                                 state = State::StartField;
                                 i += 1;
                             }
                             b'"' => {
                                 bad = Some((
                                     self.line,
-                                    self.ends.len() as u32 + 1,
+                                    self.record.column(),
                                     "a quote inside a field that does not start with a quote"
                                         .to_owned(),
                                 ));
@@ -164,7 +251,7 @@ impl<B: BufRead> Tokenizer<B> {
                             }
                             terminator => {
                                 end_line(&mut self.line, &mut self.after_cr, terminator);
-                                self.ends.push(self.data.len());
+                                self.record.end_field();
                                 self.input.consume(i + 1);
                                 return Ok(Token::Record { line: record_line });
                             }
@@ -176,7 +263,7 @@ impl<B: BufRead> Tokenizer<B> {
                             .iter()
                             .position(|&b| matches!(b, b'"' | b'\n' | b'\r'))
                             .unwrap_or(rest.len());
-                        self.data.extend_from_slice(&rest[..plain]);
+                        self.record.push(&rest[..plain]);
                         i += plain;
                         if i == len {
                             break;
@@ -194,37 +281,37 @@ impl<B: BufRead> Tokenizer<B> {
                                 if !std::mem::take(&mut self.quoted_cr) {
                                     self.line += 1;
                                 }
-                                self.data.push(b'\n');
+                                self.record.push(b"\n");
                             }
                             _ => {
                                 self.line += 1;
                                 self.quoted_cr = true;
-                                self.data.push(b'\r');
+                                self.record.push(b"\r");
                             }
                         }
                         i += 1;
                     }
                     State::QuoteInQuoted => match byte {
                         b'"' => {
-                            self.data.push(b'"');
+                            self.record.push(b"\"");
                             state = State::Quoted;
                             i += 1;
                         }
                         b',' => {
-                            self.ends.push(self.data.len());
+                            self.record.end_field();
                             state = State::StartField;
                             i += 1;
                         }
                         b'\n' | b'\r' => {
                             end_line(&mut self.line, &mut self.after_cr, byte);
-                            self.ends.push(self.data.len());
+                            self.record.end_field();
                             self.input.consume(i + 1);
                             return Ok(Token::Record { line: record_line });
                         }
                         _ => {
                             bad = Some((
                                 self.line,
-                                self.ends.len() as u32 + 1,
+                                self.record.column(),
                                 "text after the closing quote of a field".to_owned(),
                             ));
                             state = State::SkipLine;
@@ -272,11 +359,11 @@ impl<B: BufRead> Tokenizer<B> {
             }
             State::Quoted => Token::BadQuoting {
                 line: quote_line,
-                column: self.ends.len() as u32 + 1,
+                column: self.record.column(),
                 message: format!("the quote opened on line {quote_line} is never closed"),
             },
             _ if started => {
-                self.ends.push(self.data.len());
+                self.record.end_field();
                 Token::Record { line: record_line }
             }
             _ => Token::End,
@@ -305,7 +392,7 @@ mod tests {
             match tokenizer.next_token().unwrap() {
                 Token::Record { line } => {
                     let fields: Vec<&str> = (0..tokenizer.field_count())
-                        .map(|i| tokenizer.field(i))
+                        .map(|i| tokenizer.field(i).text)
                         .collect();
                     out.push_str(&format!("{line}: {}\n", fields.join("|")));
                 }
@@ -345,6 +432,39 @@ mod tests {
             "1: two\r\nlines|x\n3: next|y\n",
         );
         check("\"\",\"\"\n", "1: |\n");
+    }
+
+    #[test]
+    fn huge_fields_are_kept_short_and_counted() {
+        let input = format!("{},\"{}\",b\n", "x".repeat(1_000_000), "あ\n".repeat(200));
+        let mut tokenizer = Tokenizer::new(io::BufReader::new(input.as_bytes()));
+        assert_eq!(tokenizer.next_token().unwrap(), Token::Record { line: 1 });
+        let first = tokenizer.field(0);
+        assert_eq!(
+            (first.text.len(), first.chars),
+            (FIELD_BYTES_KEPT, 1_000_000)
+        );
+        // 4 bytes a line: 64 whole lines fit, the cut is at a character boundary.
+        let second = tokenizer.field(1);
+        assert_eq!((second.text.chars().count(), second.chars), (128, 400));
+        assert_eq!(tokenizer.field(2), FieldText::whole("b"));
+        assert_eq!(tokenizer.line(), 202);
+    }
+
+    #[test]
+    fn only_the_first_fields_of_a_record_are_kept() {
+        let input = format!("{}\nnext\n", ",".repeat(999_999));
+        let mut tokenizer = Tokenizer::new(io::BufReader::new(input.as_bytes()));
+        assert_eq!(tokenizer.next_token().unwrap(), Token::Record { line: 1 });
+        assert_eq!(
+            (tokenizer.field_count(), tokenizer.kept_field_count()),
+            (1_000_000, FIELDS_KEPT)
+        );
+        assert_eq!(tokenizer.next_token().unwrap(), Token::Record { line: 2 });
+        assert_eq!(
+            (tokenizer.field_count(), tokenizer.field(0).text),
+            (1, "next")
+        );
     }
 
     #[test]

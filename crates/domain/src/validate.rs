@@ -7,10 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::ErrorCode;
 use crate::encoding::Encoding;
+use crate::limits::{LISTED_PROBLEMS, Quoted};
 use crate::reader::{CsvReader, Problem, ReadError, ReadOptions};
-
-/// How many problems a report lists; the rest are only counted.
-pub const MAX_REPORTED_PROBLEMS: usize = 100;
 
 /// The result of validating one file. Serialises to the `validate-csv` JSON contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +24,7 @@ pub struct ValidationReport {
     pub size_bytes: u64,
     /// Every problem found, including those beyond the listed ones.
     pub error_count: u64,
-    /// The first [`MAX_REPORTED_PROBLEMS`] problems, in file order.
+    /// The first [`LISTED_PROBLEMS`] problems, in file order.
     pub errors: Vec<Problem>,
     /// Every record sits on one physical line, so line = data row index + 2.
     pub lines_match_records: bool,
@@ -42,7 +40,7 @@ struct Problems {
 impl Problems {
     fn push(&mut self, problem: Problem) {
         self.count += 1;
-        if self.listed.len() < MAX_REPORTED_PROBLEMS {
+        if self.listed.len() < LISTED_PROBLEMS {
             self.listed.push(problem);
         }
     }
@@ -113,7 +111,10 @@ pub fn validate<R: Read>(
                         row.line,
                         Some(reader.header().position(crate::Column::UserId) as u32 + 1),
                         ErrorCode::DuplicateUserId,
-                        format!("the user id `{}` is also on line {first}", row.user_id),
+                        format!(
+                            "the user id {} is also on line {first}",
+                            Quoted::new(row.user_id.as_str())
+                        ),
                     ));
                 }
             }
@@ -225,8 +226,7 @@ mod tests {
             b"user_id,login_count,post_count\n\"U1\",\"1\",\"2\"\nU2,3,\"4\n\"\nU3,5,6\n",
             expect![[r#"
                 valid=false rows=3 encoding=utf-8 errors=1 lines_match=false
-                3:3: BadCount post_count: `4
-                ` is not a whole number
+                3:3: BadCount post_count: `4\n` is not a whole number
             "#]],
         );
     }
@@ -246,7 +246,7 @@ mod tests {
         }
         let report = validate(&input[..], None, ReadOptions::default()).unwrap();
         assert_eq!(report.error_count, 150);
-        assert_eq!(report.errors.len(), MAX_REPORTED_PROBLEMS);
+        assert_eq!(report.errors.len(), LISTED_PROBLEMS);
         assert_eq!(report.errors[99].line, 101);
     }
 }

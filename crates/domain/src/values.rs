@@ -4,6 +4,36 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{FIELD_BYTES_KEPT, Quoted};
+
+/// A field's text as the reader holds it: the whole field, or its first
+/// [`FIELD_BYTES_KEPT`] bytes when it is longer, and its full length in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldText<'a> {
+    pub text: &'a str,
+    pub chars: u64,
+}
+
+impl<'a> FieldText<'a> {
+    /// A field held whole.
+    pub fn whole(text: &'a str) -> FieldText<'a> {
+        FieldText {
+            text,
+            chars: text.chars().count() as u64,
+        }
+    }
+
+    /// Whether only the first part of the field is at hand.
+    pub fn is_cut(&self) -> bool {
+        (self.text.chars().count() as u64) < self.chars
+    }
+
+    /// The field as messages quote it.
+    pub fn quoted(&self) -> Quoted {
+        Quoted::prefix(self.text, self.chars)
+    }
+}
+
 /// A user id: 1 to 10 characters from `[A-Za-z0-9_-]` (the column is `VARCHAR(10)`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -14,10 +44,10 @@ pub struct UserId(String);
 pub enum BadUserId {
     #[error("the user id is empty")]
     Empty,
-    #[error("the user id `{0}` is longer than 10 characters")]
-    TooLong(String),
-    #[error("the user id `{0}` has a character outside A-Z, a-z, 0-9, `_` and `-`")]
-    BadCharacter(String),
+    #[error("the user id {0} is longer than 10 characters")]
+    TooLong(Quoted),
+    #[error("the user id {0} has a character outside A-Z, a-z, 0-9, `_` and `-`")]
+    BadCharacter(Quoted),
 }
 
 impl UserId {
@@ -26,17 +56,23 @@ impl UserId {
 
     /// Parses a user id exactly as written (no trimming: `" U1"` is not `"U1"`).
     pub fn parse(text: &str) -> Result<UserId, BadUserId> {
-        if text.is_empty() {
+        UserId::parse_field(FieldText::whole(text))
+    }
+
+    /// Parses a user id from a field the reader may hold only the start of.
+    pub fn parse_field(field: FieldText<'_>) -> Result<UserId, BadUserId> {
+        let text = field.text;
+        if field.chars == 0 {
             return Err(BadUserId::Empty);
         }
         if !text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(BadUserId::BadCharacter(text.to_owned()));
+            return Err(BadUserId::BadCharacter(field.quoted()));
         }
-        if text.len() > UserId::MAX_LEN {
-            return Err(BadUserId::TooLong(text.to_owned()));
+        if field.chars > UserId::MAX_LEN as u64 {
+            return Err(BadUserId::TooLong(field.quoted()));
         }
         Ok(UserId(text.to_owned()))
     }
@@ -86,12 +122,14 @@ pub struct Count(i32);
 pub enum BadCount {
     #[error("the count is empty")]
     Empty,
-    #[error("`{0}` is not a whole number")]
-    NotANumber(String),
-    #[error("`{0}` is negative")]
-    Negative(String),
-    #[error("`{0}` is larger than 2147483647")]
-    TooLarge(String),
+    #[error("{0} is not a whole number")]
+    NotANumber(Quoted),
+    #[error("{0} is negative")]
+    Negative(Quoted),
+    #[error("{0} is larger than 2147483647")]
+    TooLarge(Quoted),
+    #[error("{0} is longer than the {FIELD_BYTES_KEPT} bytes a count may take")]
+    TooLong(Quoted),
 }
 
 impl Count {
@@ -100,23 +138,39 @@ impl Count {
 
     /// Parses a count: ASCII digits, optionally surrounded by spaces (as spreadsheets sometimes write).
     pub fn parse(text: &str) -> Result<Count, BadCount> {
-        let digits = text.trim_matches(' ');
-        if digits.is_empty() {
+        Count::parse_field(FieldText::whole(text))
+    }
+
+    /// Parses a count from a field the reader may hold only the start of. A field longer than
+    /// [`FIELD_BYTES_KEPT`] is never a count: its problem is named from its first bytes.
+    pub fn parse_field(field: FieldText<'_>) -> Result<Count, BadCount> {
+        let cut = field.is_cut();
+        // Of a cut field, trailing spaces may be anywhere in the part not at hand.
+        let digits = if cut {
+            field.text.trim_start_matches(' ')
+        } else {
+            field.text.trim_matches(' ')
+        };
+        if digits.is_empty() && !cut {
             return Err(BadCount::Empty);
         }
         if let Some(rest) = digits.strip_prefix('-')
             && !rest.is_empty()
             && rest.bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(BadCount::Negative(text.to_owned()));
+            return Err(BadCount::Negative(field.quoted()));
         }
+        let digits = digits.trim_end_matches(' ');
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(BadCount::NotANumber(text.to_owned()));
+            return Err(BadCount::NotANumber(field.quoted()));
         }
         // Leading zeros are fine; more than 10 significant digits cannot fit.
         let significant = digits.trim_start_matches('0');
         if significant.len() > 10 {
-            return Err(BadCount::TooLarge(text.to_owned()));
+            return Err(BadCount::TooLarge(field.quoted()));
+        }
+        if cut {
+            return Err(BadCount::TooLong(field.quoted()));
         }
         let value: i64 = if significant.is_empty() {
             0
@@ -125,7 +179,7 @@ impl Count {
         };
         i32::try_from(value)
             .map(Count)
-            .map_err(|_| BadCount::TooLarge(text.to_owned()))
+            .map_err(|_| BadCount::TooLarge(field.quoted()))
     }
 
     pub fn new(value: i32) -> Option<Count> {
@@ -142,11 +196,11 @@ impl TryFrom<i64> for Count {
 
     fn try_from(value: i64) -> Result<Self, Self::Error> {
         if value < 0 {
-            return Err(BadCount::Negative(value.to_string()));
+            return Err(BadCount::Negative(Quoted::new(&value.to_string())));
         }
         i32::try_from(value)
             .map(Count)
-            .map_err(|_| BadCount::TooLarge(value.to_string()))
+            .map_err(|_| BadCount::TooLarge(Quoted::new(&value.to_string())))
     }
 }
 
@@ -219,6 +273,55 @@ mod tests {
         check_count("1.5", "err `1.5` is not a whole number");
         check_count("+3", "err `+3` is not a whole number");
         check_count("１２", "err `１２` is not a whole number");
+    }
+
+    #[test]
+    fn fields_longer_than_kept_are_judged_on_their_start() {
+        let check_cut = |text: &str, chars: u64, expected: &str| {
+            let field = FieldText { text, chars };
+            let actual = match Count::parse_field(field) {
+                Ok(count) => format!("ok {count}"),
+                Err(err) => format!("err {err}"),
+            };
+            assert_eq!(actual, expected, "for {text:?}");
+        };
+        let digits = "1".repeat(FIELD_BYTES_KEPT);
+        let shown = "1".repeat(crate::limits::QUOTED_CHARS);
+        check_cut(
+            &digits,
+            50_000_000,
+            &format!("err `{shown}…` (50000000 characters) is larger than 2147483647"),
+        );
+        check_cut(
+            &format!("-{}", &digits[1..]),
+            1000,
+            &format!("err `-{}…` (1000 characters) is negative", &shown[1..]),
+        );
+        check_cut(
+            &format!("12x{}", &digits[3..]),
+            1000,
+            &format!(
+                "err `12x{}…` (1000 characters) is not a whole number",
+                &shown[3..]
+            ),
+        );
+        let zeros = "0".repeat(FIELD_BYTES_KEPT);
+        check_cut(
+            &zeros,
+            300,
+            &format!(
+                "err `{}…` (300 characters) is longer than the 256 bytes a count may take",
+                &zeros[..crate::limits::QUOTED_CHARS]
+            ),
+        );
+        let id = FieldText {
+            text: &digits,
+            chars: 1_000_000,
+        };
+        assert_eq!(
+            UserId::parse_field(id).unwrap_err().to_string(),
+            format!("the user id `{shown}…` (1000000 characters) is longer than 10 characters")
+        );
     }
 
     #[test]

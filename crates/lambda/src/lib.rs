@@ -7,17 +7,15 @@ pub mod database;
 use std::error::Error;
 
 use lambda_runtime::Diagnostic;
-use userlog_domain::report::{cap, redact};
-
-/// The longest error message a function returns (Step Functions keeps causes small).
-pub const MAX_MESSAGE: usize = 1_000;
+use userlog_domain::limits::{FUNCTION_ERROR_CHARS, cap};
+use userlog_domain::report::redact;
 
 /// The diagnostic of a failed invocation: `error_type` is the name the state machine matches
 /// (for example `DatabaseError`); the message is the error's chain, redacted and capped.
 pub fn diagnostic(error_type: &str, err: &dyn Error) -> Diagnostic {
     Diagnostic {
         error_type: error_type.to_owned(),
-        error_message: cap(&redact(&error_chain(err)), MAX_MESSAGE),
+        error_message: cap(&redact(&error_chain(err)), FUNCTION_ERROR_CHARS),
     }
 }
 

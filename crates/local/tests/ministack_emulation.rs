@@ -681,7 +681,7 @@ fn run_task_through_the_api_runs_the_container_too() {
 fn the_launcher_checks_its_hooks_and_names_a_missing_one() {
     let ministack = &shared_emulator().ministack;
     expect![[r#"
-        ministack 1.5.33: all 37 hooks present
+        ministack 1.5.33: all 43 hooks present
     "#]]
     .assert_eq(&run_python(
         ministack,
@@ -1036,5 +1036,44 @@ fn the_launcher_matches_errors_waits_between_retries_and_counts_tolerance_as_aws
          def attempt(tokens, data):\n    try:\n        return launch.select_path(tokens, data)\n    except launch.PathNotFound:\n        return 'missing'\n\
          print('paths:', attempt([('field', 'a')], {'a': 1}), attempt([('field', 'a'), ('wildcard', None), ('field', 'b')], {'a': []}),\n\
                attempt([('field', 'b')], {'a': 1}), attempt([('index', 2)], [1]), attempt([('field', 'a'), ('field', 'b')], {'a': 5}))\n",
+#[test]
+fn a_state_output_over_256_kib_fails_the_execution_with_data_limit_exceeded() {
+    let mut aws = connect();
+    // Each Pass state doubles the text: 100 KiB in, 200 KiB out of the first, 400 KiB of the second.
+    let definition = json!({
+        "StartAt": "Double",
+        "States": {
+            "Double": {"Type": "Pass", "Parameters": {"a.$": "$.text", "b.$": "$.text"}, "Next": "Again"},
+            "Again": {"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$"}, "End": true}
+        }
+    });
+    let text = "x".repeat(100 * 1024);
+    let failed = aws.run_state_machine("payload-limit", &definition, &json!({ "text": text }));
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["error"], "States.DataLimitExceeded");
+    let cause = failed["cause"].as_str().expect("a cause");
+    assert!(
+        cause.starts_with("The state/task 'Again' returned a result with a size exceeding the maximum number of bytes service limit"),
+        "{cause}"
+    );
+
+    let within = aws.run_state_machine(
+        "payload-within-limit",
+        &definition,
+        &json!({ "text": "x".repeat(60 * 1024) }),
+    );
+    assert_eq!(within["status"], "SUCCEEDED", "{within}");
+
+    // The size is that of the UTF-8 text: three bytes for `あ` and its two quotes, not the eight of `"\\u3042"`.
+    expect![[r#"
+        [5, 262144, None, True]
+    "#]]
+    .assert_eq(&run_python(
+        &shared_emulator().ministack,
+        "import launch\n\
+         limit = launch.MAX_STATE_PAYLOAD_BYTES\n\
+         print([launch.payload_size('\\u3042'), limit,\n\
+                launch.payload_limit_cause('S', 'a' * (limit - 2)),\n\
+                launch.payload_limit_cause('S', 'a' * (limit - 1)).startswith(\"The state/task 'S' \")])\n",
     ));
 }

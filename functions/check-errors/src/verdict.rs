@@ -2,9 +2,9 @@
 //! which channels hear about it, and the message they get.
 
 use userlog_aws::Channel;
+use userlog_domain::limits::{CHECK_CAUSE_CHARS, cap};
 use userlog_domain::report::{
-    ErrorSummary, ExecutionInfo, Failure, ImportReport, Message, Outcome, cap, import_message,
-    redact,
+    ErrorSummary, ExecutionInfo, Failure, ImportReport, Message, Outcome, import_message, redact,
 };
 use userlog_domain::rules::{ImportStatus, Tolerance};
 
@@ -14,8 +14,6 @@ use crate::input::{CheckInput, summarize_cause};
 pub const VALIDATION_FAILED: &str = "ValidationFailed";
 /// The error name of an import with more row errors than tolerated.
 pub const TOO_MANY_ROW_ERRORS: &str = "TooManyRowErrors";
-/// The most characters of the cause the function returns (it becomes the Fail state's `Cause`).
-pub const MAX_CAUSE_CHARS: usize = 1_000;
 
 /// How the execution ended, and what follows from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +38,7 @@ pub fn decide(input: &CheckInput, summary: &ErrorSummary, tolerance: Tolerance) 
         outcome: Outcome::Failed,
         failure: Some(Failure {
             error: failure.error,
-            cause: cap(&redact(&failure.cause), MAX_CAUSE_CHARS),
+            cause: cap(&redact(&failure.cause), CHECK_CAUSE_CHARS),
         }),
         ledger_status: Some(status),
         duplicate: false,
@@ -156,6 +154,7 @@ pub fn compose(
         rows_applied,
         duplicate: verdict.duplicate,
         problems: validation.map_or(&[], |v| v.problems.as_slice()),
+        problem_count: validation.and_then(|v| v.error_count),
     })
 }
 
