@@ -1036,6 +1036,9 @@ fn the_launcher_matches_errors_waits_between_retries_and_counts_tolerance_as_aws
          def attempt(tokens, data):\n    try:\n        return launch.select_path(tokens, data)\n    except launch.PathNotFound:\n        return 'missing'\n\
          print('paths:', attempt([('field', 'a')], {'a': 1}), attempt([('field', 'a'), ('wildcard', None), ('field', 'b')], {'a': []}),\n\
                attempt([('field', 'b')], {'a': 1}), attempt([('index', 2)], [1]), attempt([('field', 'a'), ('field', 'b')], {'a': 5}))\n",
+    ));
+}
+
 #[test]
 fn a_state_output_over_256_kib_fails_the_execution_with_data_limit_exceeded() {
     let mut aws = connect();
