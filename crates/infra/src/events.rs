@@ -376,8 +376,12 @@ pub fn input_fields_read(definition: &Value) -> Vec<String> {
 
 fn first_field(path: &str) -> Option<String> {
     let rest = path.strip_prefix("$.")?;
-    let end = rest.find(['.', '[']).unwrap_or(rest.len());
-    Some(rest[..end].to_owned())
+    // A field ends where the path goes on (`.`, `[`) or where the text around it does, as in
+    // `States.JsonToString($.failure)` or `States.Format('{}', $.a, $.b)`.
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| rest[..end].to_owned())
 }
 
 fn collect_paths(
@@ -430,4 +434,26 @@ pub fn check_definition_input(definition: &Value) -> Vec<(String, String)> {
         .filter(|field| !IMPORT_INPUT_FIELDS.iter().any(|(known, _)| known == field))
         .map(|field| ("(definition)".to_owned(), format!("reads `$.{field}` from its input, which the InputTransformer does not provide and no ResultPath writes")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_fields_read;
+
+    /// The input fields `definition` (YAML) reads, joined.
+    fn check(definition: &str, expected: &str) {
+        let value: serde_yaml::Value = serde_yaml::from_str(definition).expect("YAML");
+        assert_eq!(input_fields_read(&value).join(","), expected);
+    }
+
+    #[test]
+    fn a_field_read_inside_an_intrinsic_ends_with_its_name() {
+        check(
+            "Message.$: \"States.Format('{} {}', $.bucket, States.JsonToString($.failure))\"",
+            "bucket,failure",
+        );
+        check("Key.$: $.key.name", "key");
+        check("Items.$: $.rows[0]", "rows");
+        check("Same.$: $$.Execution.Input", "");
+    }
 }
