@@ -56,6 +56,22 @@ Patches
    PascalCase. ``.sync`` also sets ``StartedBy: AWS Step Functions`` and waits by polling every
    50 ms instead of MiniStack's one second.
 
+5. **Consistent snapshots of MiniStack's stores.** MiniStack keeps executions and Map Runs in
+   dicts that its request and execution threads change at any time; reading one while another
+   thread adds to it can raise ``RuntimeError: dictionary changed size during iteration`` (seen as
+   a ``States.Runtime`` failure of a Distributed Map under a burst of executions). The launcher
+   reads them only through ``snapshot()``, which retries until it has a consistent copy.
+
+6. **Reserved concurrency, throttles and idle instances.** MiniStack's CloudFormation ignores
+   ``ReservedConcurrentExecutions`` of ``AWS::Lambda::Function``; the patch applies it on create
+   and update as ``PutFunctionConcurrency`` would (removing it removes the limit), so MiniStack's
+   own accounting throttles an invocation beyond it. Step Functions then sees the throttle as AWS
+   reports it, ``Lambda.TooManyRequestsException`` (MiniStack says ``Lambda.Unknown``), so the
+   state's ``Retry`` applies. Function instances (warm workers) idle for longer than
+   ``USERLOG_LAMBDA_IDLE_SECONDS`` (60 by default) are ended, every one of them (MiniStack keeps
+   the first of each function forever), so that what they hold, such as database connections, is
+   released after a burst as AWS does when it reclaims idle environments.
+
 Besides the patches, ``USERLOG_STOP_WITH_PID`` makes the emulator kill its process group (itself,
 its Lambda workers and its ECS task processes) once that process has gone; tests tie the
 emulator's lifetime to the test binary with it.
@@ -104,6 +120,11 @@ DEFAULT_MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
 # How often a `.sync` ECS task and the owner process are looked at.
 TASK_POLL_SECONDS = 0.05
 OWNER_POLL_SECONDS = 0.5
+# How long a function instance may stay idle before it is ended, and how often that is looked at.
+DEFAULT_LAMBDA_IDLE_SECONDS = 60
+IDLE_REAP_POLL_SECONDS = 5
+# How often a snapshot of a store that other threads change is attempted before giving up.
+SNAPSHOT_ATTEMPTS = 100
 
 
 class LauncherError(Exception):
@@ -166,6 +187,9 @@ class Hook:
 SFN = "ministack.services.stepfunctions"
 ECS = "ministack.services.ecs"
 S3 = "ministack.services.s3"
+LAMBDA = "ministack.services.lambda_svc"
+LAMBDA_RUNTIME = "ministack.core.lambda_runtime"
+CFN_PROVISIONERS = "ministack.services.cloudformation.provisioners"
 
 HOOKS = [
     Hook("ministack.app", "main", ()),
@@ -198,6 +222,13 @@ HOOKS = [
     Hook(ECS, "request_scope", ("account_id", "region")),
     Hook(ECS, "get_account_id", ()),
     Hook(ECS, "get_region", ()),
+    Hook(SFN, "_call_lambda", ("func_ref", "event")),
+    Hook(LAMBDA, "_execute_function_with_config_scope", ("func", "event")),
+    Hook(LAMBDA, "_functions"),
+    Hook(LAMBDA_RUNTIME, "_workers"),
+    Hook(LAMBDA_RUNTIME, "_lock"),
+    Hook(LAMBDA_RUNTIME, "kill_workers", ("workers",)),
+    Hook(CFN_PROVISIONERS, "_RESOURCE_HANDLERS", keys=("AWS::Lambda::Function",)),
 ]
 
 
@@ -307,6 +338,59 @@ def items_in(child_input):
     return 1
 
 
+def snapshot(store, read=lambda store: list(store.values())):
+    """`read(store)` (by default the store's values as a list), retried while other threads change
+    the store under it: a dict that grows during a walk raises RuntimeError, and the next attempt
+    sees it after the change. Raises RuntimeError if it never gets a consistent read."""
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        try:
+            return read(store)
+        except RuntimeError as error:
+            if "changed size during iteration" not in str(error) and "mutated during iteration" not in str(error):
+                raise
+            time.sleep(0.001 * min(attempt + 1, 10))
+    raise RuntimeError(f"no consistent snapshot after {SNAPSHOT_ATTEMPTS} attempts")
+
+
+def split_idle(pools, now, idle_seconds):
+    """Splits `{key: [worker, ...]}` into what stays and the workers idle for longer than
+    `idle_seconds` (not in use, last used before `now - idle_seconds`), every one of them counted,
+    the first of a function included. Returns `(kept pools without empty keys, ended workers)`."""
+    kept, ended = {}, []
+    for key, workers in pools.items():
+        stay = []
+        for worker in workers:
+            idle = now - getattr(worker, "last_used", now)
+            if getattr(worker, "in_use", False) or idle < idle_seconds:
+                stay.append(worker)
+            else:
+                ended.append(worker)
+        if stay:
+            kept[key] = stay
+    return kept, ended
+
+
+def throttle_error(result):
+    """The Step Functions error of a throttled invocation result, `(error, cause)`, or None when
+    `result` is not a throttle. AWS names it `Lambda.TooManyRequestsException`; the cause is the
+    Lambda service's error document as JSON."""
+    if not isinstance(result, dict) or not result.get("throttle"):
+        return None
+    body = result.get("body") or {}
+    return "Lambda.TooManyRequestsException", json.dumps(body, sort_keys=True)
+
+
+def reserved_concurrency(props):
+    """`ReservedConcurrentExecutions` of an `AWS::Lambda::Function`'s properties as an int, or None."""
+    value = (props or {}).get("ReservedConcurrentExecutions")
+    if value is None or value == "":
+        return None
+    value = int(value)
+    if value < 0:
+        raise ValueError(f"ReservedConcurrentExecutions {value} is negative")
+    return value
+
+
 def image_repository(image):
     """An image reference without its digest or tag: `host:port/repo:tag` -> `host:port/repo`."""
     name = image.split("@", 1)[0]
@@ -386,7 +470,7 @@ class DistributedMapPatch:
                 inner.pop(key, None)
             inner["ResultPath"] = "$"
 
-        runs_before = set(self.sfn._map_runs.keys())
+        runs_before = set(snapshot(self.sfn._map_runs, lambda store: list(store.keys())))
         failure = None
         try:
             output, next_state = self.original(inner, raw_input, items_input, iterator, execution, ctx)
@@ -448,13 +532,13 @@ class DistributedMapPatch:
     def new_run(self, runs_before, execution):
         """The Map Run the wrapped call created (a state may run several times in one execution)."""
         runs = [
-            run for arn, run in list(self.sfn._map_runs.items())
+            run for arn, run in snapshot(self.sfn._map_runs, lambda store: list(store.items()))
             if arn not in runs_before and run.get("executionArn") == execution["executionArn"]
         ]
         return runs[-1] if runs else None
 
     def children(self, run):
-        return [child for child in list(self.sfn._executions.values())
+        return [child for child in snapshot(self.sfn._executions)
                 if child.get("mapRunArn") == run["mapRunArn"]]
 
     @staticmethod
@@ -672,6 +756,111 @@ class RunTaskIntegration:
 
 
 # ---------------------------------------------------------------------------------------------
+# Patch 6: reserved concurrency, throttles as Step Functions reports them, idle instances
+# ---------------------------------------------------------------------------------------------
+
+
+class ReservedConcurrency:
+    """Applies `ReservedConcurrentExecutions` of CloudFormation's `AWS::Lambda::Function`."""
+
+    def __init__(self, provisioners, lambda_svc):
+        self.handlers = provisioners._RESOURCE_HANDLERS["AWS::Lambda::Function"]
+        self.lambda_svc = lambda_svc
+
+    def install(self):
+        create, update = self.handlers["create"], self.handlers["update"]
+
+        def created(logical_id, props, stack_name):
+            name, attributes = create(logical_id, props, stack_name)
+            self.apply(name, props)
+            return name, attributes
+
+        def updated(physical_id, old_props, new_props, stack_name, *rest):
+            name, attributes = update(physical_id, old_props, new_props, stack_name, *rest)
+            self.apply(name, new_props)
+            return name, attributes
+
+        self.handlers["create"] = created
+        self.handlers["update"] = updated
+
+    def apply(self, name, props):
+        function = self.lambda_svc._functions.get(name)
+        if function is not None:
+            function["concurrency"] = reserved_concurrency(props)
+
+
+class ThrottledInvocations:
+    """Makes a throttled Lambda task fail with `Lambda.TooManyRequestsException`, as on AWS."""
+
+    def __init__(self, sfn, lambda_svc):
+        self.sfn = sfn
+        self.lambda_svc = lambda_svc
+        self.last = threading.local()
+
+    def install(self):
+        execute = self.lambda_svc._execute_function_with_config_scope
+        call = self.sfn._call_lambda
+
+        def recorded(func, event):
+            result = execute(func, event)
+            self.last.result = result
+            return result
+
+        def call_lambda(func_ref, event):
+            self.last.result = None
+            try:
+                return call(func_ref, event)
+            except self.sfn._ExecutionError:
+                throttled = throttle_error(getattr(self.last, "result", None))
+                if throttled is None:
+                    raise
+                raise self.sfn._ExecutionError(*throttled) from None
+
+        self.lambda_svc._execute_function_with_config_scope = recorded
+        self.sfn._call_lambda = call_lambda
+
+
+class IdleInstanceReaper:
+    """Ends function instances idle for longer than `idle_seconds`, every one of them."""
+
+    def __init__(self, runtime, idle_seconds):
+        self.runtime = runtime
+        self.idle_seconds = idle_seconds
+
+    def install(self):
+        threading.Thread(target=self.loop, daemon=True, name="idle-instance-reaper").start()
+
+    def loop(self):
+        while True:
+            time.sleep(min(IDLE_REAP_POLL_SECONDS, self.idle_seconds))
+            try:
+                self.reap(time.time())
+            except Exception as error:  # A failed pass must not end the reaper; the next one retries.
+                print(f"launch.py: reaping idle function instances failed: {error}", file=sys.stderr, flush=True)
+
+    def reap(self, now):
+        runtime = self.runtime
+        with runtime._lock:
+            kept, ended = split_idle(runtime._workers, now, self.idle_seconds)
+            runtime._workers.clear()
+            runtime._workers.update(kept)
+        if ended:
+            runtime.kill_workers(ended)
+        return len(ended)
+
+
+def lambda_idle_seconds(environ):
+    """`USERLOG_LAMBDA_IDLE_SECONDS` (a positive number), or the default."""
+    raw = environ.get("USERLOG_LAMBDA_IDLE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_LAMBDA_IDLE_SECONDS
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"USERLOG_LAMBDA_IDLE_SECONDS must be positive, not {raw!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
 # Start-up
 # ---------------------------------------------------------------------------------------------
 
@@ -699,6 +888,10 @@ def install_patches():
     DistributedMapPatch(sfn, s3).install()
     LocalTaskRunner(ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS")).install()
     RunTaskIntegration(sfn, ecs).install()
+    lambda_svc = importlib.import_module(LAMBDA)
+    ReservedConcurrency(importlib.import_module(CFN_PROVISIONERS), lambda_svc).install()
+    ThrottledInvocations(sfn, lambda_svc).install()
+    IdleInstanceReaper(importlib.import_module(LAMBDA_RUNTIME), lambda_idle_seconds(os.environ)).install()
 
 
 def main(argv):
@@ -717,7 +910,8 @@ def main(argv):
     owner = os.environ.get("USERLOG_STOP_WITH_PID")
     if owner:
         stop_with(int(owner))
-    print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes)",
+    print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes, "
+          "reserved concurrency, throttles, idle instances)",
           flush=True)
     # MiniStack's main() parses sys.argv itself.
     sys.argv = argv[:1]

@@ -40,6 +40,8 @@ pub const ECS_IMAGES_VARIABLE: &str = "USERLOG_ECS_IMAGES";
 pub const ECS_TASK_LOGS_VARIABLE: &str = "USERLOG_ECS_TASK_LOGS";
 /// The variable that makes the launcher stop itself once a process has gone.
 pub const STOP_WITH_PID_VARIABLE: &str = "USERLOG_STOP_WITH_PID";
+/// The variable that tells the launcher after how many idle seconds it ends a function instance.
+pub const LAMBDA_IDLE_SECONDS_VARIABLE: &str = "USERLOG_LAMBDA_IDLE_SECONDS";
 
 /// The endpoint clients use for every AWS service.
 pub fn endpoint_url(port: u16) -> String {
@@ -76,6 +78,8 @@ pub struct ServerLayout {
     pub tmp_dir: PathBuf,
     /// When set, the emulator stops itself once this process has gone.
     pub stop_with_pid: Option<u32>,
+    /// When set, function instances idle for this long are ended (the launcher's default else).
+    pub lambda_idle_seconds: Option<u32>,
 }
 
 /// The whole environment of the launcher: the [`INHERITED_VARIABLES`] found in `inherited`, the
@@ -104,6 +108,9 @@ pub fn server_env(layout: &ServerLayout, inherited: &[(String, String)]) -> Vec<
     );
     if let Some(pid) = layout.stop_with_pid {
         vars.push((STOP_WITH_PID_VARIABLE.to_owned(), pid.to_string()));
+    }
+    if let Some(seconds) = layout.lambda_idle_seconds {
+        vars.push((LAMBDA_IDLE_SECONDS_VARIABLE.to_owned(), seconds.to_string()));
     }
     vars.extend(
         client_env(layout.port)
@@ -174,6 +181,7 @@ mod tests {
             ecs_task_log_dir: PathBuf::from("/repo/.local/ministack/ecs-tasks"),
             tmp_dir: PathBuf::from("/repo/.local/ministack/tmp"),
             stop_with_pid: Some(4242),
+            lambda_idle_seconds: None,
         };
         let inherited = [
             ("PATH", "/usr/bin:/bin"),

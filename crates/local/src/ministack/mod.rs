@@ -76,6 +76,7 @@ pub struct MiniStack {
     tools_dir: PathBuf,
     venv_dir: PathBuf,
     stop_with_pid: Option<u32>,
+    lambda_idle_seconds: Option<u32>,
 }
 
 impl MiniStack {
@@ -94,6 +95,7 @@ impl MiniStack {
             tools_dir: tools_dir.into(),
             venv_dir: venv_dir.into(),
             stop_with_pid: None,
+            lambda_idle_seconds: None,
         }
     }
 
@@ -113,6 +115,13 @@ impl MiniStack {
     /// task processes) once the process `pid` has gone; tests tie it to the test binary.
     pub fn stopping_with(mut self, pid: u32) -> Self {
         self.stop_with_pid = Some(pid);
+        self
+    }
+
+    /// The same emulator, ending a function instance once it has been idle for `seconds` (the
+    /// launcher's default is 60); tests shorten it to see instances go.
+    pub fn ending_idle_instances_after(mut self, seconds: u32) -> Self {
+        self.lambda_idle_seconds = Some(seconds);
         self
     }
 
@@ -309,6 +318,7 @@ impl MiniStack {
             ecs_task_log_dir: self.ecs_task_log_dir(),
             tmp_dir: self.tmp_dir(),
             stop_with_pid: self.stop_with_pid,
+            lambda_idle_seconds: self.lambda_idle_seconds,
         };
         let inherited: Vec<(String, String)> = std::env::vars().collect();
         let mut command = Command::new(tool.python());

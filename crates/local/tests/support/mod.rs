@@ -17,6 +17,8 @@ use userlog_local::{EnvVar, MiniStack};
 const EXECUTION_DEADLINE: Duration = Duration::from_secs(60);
 /// How often an execution's status is looked at.
 const EXECUTION_POLL: Duration = Duration::from_millis(20);
+/// How long the shared emulator's function instances may stay idle.
+pub const IDLE_INSTANCE_SECONDS: u32 = 3;
 /// The name prefix of the shared emulator's state directories.
 const SHARED_PREFIX: &str = "userlog-ministack-shared-";
 
@@ -60,7 +62,10 @@ pub fn shared_emulator() -> &'static SharedEmulator {
     EMULATOR.get_or_init(|| {
         remove_directories_of_finished_runs();
         let dir = std::env::temp_dir().join(format!("{SHARED_PREFIX}{}", std::process::id()));
-        let ministack = MiniStack::for_checkout(&dir).stopping_with(std::process::id());
+        // Idle function instances end after a few seconds, so that a test can see them go.
+        let ministack = MiniStack::for_checkout(&dir)
+            .stopping_with(std::process::id())
+            .ending_idle_instances_after(IDLE_INSTANCE_SECONDS);
         ministack
             .up(&mut |_| {})
             .expect("start the shared emulator");
