@@ -45,6 +45,8 @@ pub struct Rendered {
     pub repository: String,
     /// Whether stateful resources must survive the stack (false for previews and local).
     pub retain_data: bool,
+    /// The environment's database connection budget.
+    pub connections: crate::env::ConnectionBudget,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
@@ -365,6 +367,15 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                 );
                 own.set("function.vpc", spec.vpc);
                 own.set("function.planned", principal.planned);
+                // A function that touches the database runs at most its share of the connection
+                // budget at once; one that does not is left to the account's concurrency.
+                own.set(
+                    "function.reservedConcurrency",
+                    match config.connections.concurrency.get(&principal.key) {
+                        Some(&concurrency) if spec.database => Value::from(concurrency),
+                        _ => Value::String(crate::subst::OMIT.to_owned()),
+                    },
+                );
                 own.set("function.condition", condition_or_omit(principal));
                 own.set(
                     "function.environment",
@@ -496,6 +507,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         metrics_namespace: functions.metrics_namespace,
         repository: project.repository,
         retain_data: config.retain_data,
+        connections: config.connections.clone(),
     })
 }
 
