@@ -2,6 +2,7 @@
 
 mod aws_env;
 mod bench;
+mod bench_load;
 mod build;
 mod cli;
 mod demo;
@@ -12,6 +13,7 @@ mod import;
 mod local;
 mod migrate;
 mod progress;
+mod redrive;
 mod render;
 mod test;
 mod upload;
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::run(&args),
         Command::Rollback(args) => deploy::run_rollback(&args),
         Command::Upload(args) => upload::run(&args),
+        Command::Redrive(args) => redrive::run(&args),
     };
     bench::record_peak_rss();
     match result {
