@@ -340,13 +340,15 @@ def items_in(child_input):
 
 def snapshot(store, read=lambda store: list(store.values())):
     """`read(store)` (by default the store's values as a list), retried while other threads change
-    the store under it: a dict that grows during a walk raises RuntimeError, and the next attempt
+    the store under it: a dict that changes during a walk raises RuntimeError, and the next attempt
     sees it after the change. Raises RuntimeError if it never gets a consistent read."""
     for attempt in range(SNAPSHOT_ATTEMPTS):
         try:
             return read(store)
         except RuntimeError as error:
-            if "changed size during iteration" not in str(error) and "mutated during iteration" not in str(error):
+            # "dictionary changed size during iteration", "dictionary keys changed during
+            # iteration", "... mutated during iteration": another thread changed the store.
+            if "during iteration" not in str(error):
                 raise
             time.sleep(0.001 * min(attempt + 1, 10))
     raise RuntimeError(f"no consistent snapshot after {SNAPSHOT_ATTEMPTS} attempts")
