@@ -24,6 +24,7 @@ use userlog_deploy::upload::UploadTarget;
 use userlog_infra::{EnvironmentName, render_environment};
 use userlog_local::LocalStack;
 
+use crate::progress::say;
 use crate::render::load_templates;
 
 /// How often the connections in use are counted.
@@ -84,14 +85,6 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         bail!("--rows and --bulk-rows must be between 1 and 9999999 (user ids have 7 digits)");
     }
     crate::runtime()?.block_on(load(args))
-}
-
-fn say(json: bool, line: &str) {
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
 }
 
 async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {

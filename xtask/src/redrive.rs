@@ -15,6 +15,7 @@ use userlog_deploy::upload::{UploadOutcome, UploadTarget, follow};
 use userlog_infra::{EnvironmentName, render_environment};
 
 use crate::cli::RedriveArgs;
+use crate::progress::say;
 use crate::render::load_templates;
 
 /// How long one re-run is followed before the command gives up on it (it goes on).
@@ -41,14 +42,6 @@ pub(crate) fn run(args: &RedriveArgs) -> anyhow::Result<ExitCode> {
     let rendered = render_environment(environment, &load_templates()?)
         .with_context(|| format!("could not render {environment}"))?;
     crate::runtime()?.block_on(redrive_all(args, environment, &rendered.stack_name, since))
-}
-
-fn say(json: bool, line: &str) {
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
 }
 
 async fn redrive_all(

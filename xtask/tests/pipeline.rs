@@ -133,13 +133,7 @@ impl Stack {
         execution: &str,
     ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         self.runtime().block_on(async {
-            let (config, _) = userlog_aws::config::emulator_config(
-                &self.endpoint,
-                "ap-northeast-1",
-                "test",
-                "test",
-            )
-            .await;
+            let config = self.aws_config().await;
             let client = aws_sdk_dynamodb::Client::new(&config);
             let output = client
                 .scan()
@@ -164,13 +158,7 @@ impl Stack {
         let now = chrono::Utc::now();
         let text = |value: String| AttributeValue::S(value);
         self.runtime().block_on(async {
-            let (config, _) = userlog_aws::config::emulator_config(
-                &self.endpoint,
-                "ap-northeast-1",
-                "test",
-                "test",
-            )
-            .await;
+            let config = self.aws_config().await;
             aws_sdk_dynamodb::Client::new(&config)
                 .put_item()
                 .table_name(format!("{environment}-userlog-deploy-locks"))
@@ -194,13 +182,7 @@ impl Stack {
     /// Sets a function's reserved concurrency, as `PutFunctionConcurrency` does.
     fn reserve_concurrency(&self, function: &str, concurrency: i32) {
         self.runtime().block_on(async {
-            let (config, _) = userlog_aws::config::emulator_config(
-                &self.endpoint,
-                "ap-northeast-1",
-                "test",
-                "test",
-            )
-            .await;
+            let config = self.aws_config().await;
             aws_sdk_lambda::Client::new(&config)
                 .put_function_concurrency()
                 .function_name(function)
@@ -209,6 +191,15 @@ impl Stack {
                 .await
                 .expect("the concurrency is set");
         });
+    }
+}
+
+impl Stack {
+    /// The SDK configuration of the stack's emulator.
+    async fn aws_config(&self) -> aws_config::SdkConfig {
+        userlog_aws::config::emulator_config(&self.endpoint, "ap-northeast-1", "test", "test")
+            .await
+            .0
     }
 }
 
