@@ -922,55 +922,58 @@ impl Aws {
 
     /// The Map Runs an execution started (their ARNs).
     pub async fn map_runs(&self, execution_arn: &str) -> AwsResult<Vec<String>> {
-        let mut runs = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let token = next.clone();
+        self.every_page("ListMapRuns", |token| async move {
             let page = self
-                .call("ListMapRuns", || async {
-                    self.sfn
-                        .list_map_runs()
-                        .execution_arn(execution_arn)
-                        .set_next_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| call_error("ListMapRuns", e))
-                })
-                .await?;
-            runs.extend(page.map_runs().iter().map(|r| r.map_run_arn().to_owned()));
-            next = page.next_token().map(str::to_owned);
-            if next.is_none() {
-                return Ok(runs);
-            }
-        }
+                .sfn
+                .list_map_runs()
+                .execution_arn(execution_arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| call_error("ListMapRuns", e))?;
+            let runs = page.map_runs().iter().map(|r| r.map_run_arn().to_owned());
+            Ok((runs.collect(), page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// The child executions of a Map Run (their ARNs).
     pub async fn map_run_executions(&self, map_run_arn: &str) -> AwsResult<Vec<String>> {
-        let mut arns = Vec::new();
+        self.every_page("ListExecutions", |token| async move {
+            let page = self
+                .sfn
+                .list_executions()
+                .map_run_arn(map_run_arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| call_error("ListExecutions", e))?;
+            let arns = page
+                .executions()
+                .iter()
+                .map(|e| e.execution_arn().to_owned());
+            Ok((arns.collect(), page.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// Every item of a paged listing: `page` fetches one page from a token and gives its items
+    /// and the next token; each page is retried as one call.
+    async fn every_page<T, F, Fut>(&self, operation: &str, page: F) -> AwsResult<Vec<T>>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = AwsResult<(Vec<T>, Option<String>)>>,
+    {
+        let mut items = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let token = next.clone();
-            let page = self
-                .call("ListExecutions", || async {
-                    self.sfn
-                        .list_executions()
-                        .map_run_arn(map_run_arn)
-                        .max_results(1000)
-                        .set_next_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| call_error("ListExecutions", e))
-                })
-                .await?;
-            arns.extend(
-                page.executions()
-                    .iter()
-                    .map(|e| e.execution_arn().to_owned()),
-            );
-            next = page.next_token().map(str::to_owned);
-            if next.is_none() {
-                return Ok(arns);
+            let token = next.take();
+            let (got, after) = self.call(operation, || page(token.clone())).await?;
+            items.extend(got);
+            match after {
+                Some(token) => next = Some(token),
+                None => return Ok(items),
             }
         }
     }
@@ -1014,28 +1017,22 @@ impl Aws {
 
     /// An execution's history, oldest first.
     pub async fn history(&self, arn: &str) -> AwsResult<Vec<HistoryEvent>> {
-        let mut events = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let token = next.clone();
-            let page = self
-                .call("GetExecutionHistory", || async {
-                    self.sfn
-                        .get_execution_history()
-                        .execution_arn(arn)
-                        .set_next_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| call_error("GetExecutionHistory", e))
-                })
-                .await?;
-            events.extend(page.events().iter().map(history_event));
-            next = page.next_token().map(str::to_owned);
-            if next.is_none() {
-                events.sort_by_key(|e: &HistoryEvent| e.id);
-                return Ok(events);
-            }
-        }
+        let mut events = self
+            .every_page("GetExecutionHistory", |token| async move {
+                let page = self
+                    .sfn
+                    .get_execution_history()
+                    .execution_arn(arn)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetExecutionHistory", e))?;
+                let events = page.events().iter().map(history_event);
+                Ok((events.collect(), page.next_token().map(str::to_owned)))
+            })
+            .await?;
+        events.sort_by_key(|e: &HistoryEvent| e.id);
+        Ok(events)
     }
 }
 
