@@ -141,7 +141,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             args.bulk_rows
         ),
     );
-    let bodies: Vec<Vec<u8>> = files.iter().map(|file| body(file)).collect();
+    let bodies: Vec<Vec<u8>> = files.iter().map(body).collect();
 
     let sampler = Sampler::start(&database_url).await?;
     say(args.json, "bench load: uploading every file at once");
