@@ -85,6 +85,7 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -247,7 +248,13 @@ def check_installation():
             f"ministack {installed} is installed, but the launcher is written for ministack=={expected} "
             f"(pinned in {REQUIREMENTS_FILE.name}); `cargo xtask local up` installs the pinned version"
         )
-    problems = [problem for problem in (hook.problem() for hook in HOOKS) if problem]
+    # Importing MiniStack's modules to look at them logs their start-up notes (such as KMS's
+    # about a missing optional package); the check's own output is only what it finds.
+    logging.disable(logging.WARNING)
+    try:
+        problems = [problem for problem in (hook.problem() for hook in HOOKS) if problem]
+    finally:
+        logging.disable(logging.NOTSET)
     if problems:
         raise LauncherError(
             f"ministack {installed} lacks what the launcher patches (written for ministack=={expected}): "

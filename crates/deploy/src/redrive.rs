@@ -370,7 +370,7 @@ mod tests {
             &[event("FailStateEntered"), event("ExecutionFailed")],
             Some("abc"),
             expect![[
-                r#"{"action":"restart","name":"e1-redrive-20261202T030405","input":"{\"bucket\":\"in\",\"etag\":\"\\\"abc\\\"\",\"eventTime\":\"2026-12-01T00:00:00Z\",\"key\":\"incoming/a.csv\",\"redriveOf\":\"e1\",\"size\":10}"}"#
+                r#"{"action":"restart","name":"e1-redrive-20261202T030405","input":"{\"bucket\":\"in\",\"key\":\"incoming/a.csv\",\"etag\":\"\\\"abc\\\"\",\"size\":10,\"eventTime\":\"2026-12-01T00:00:00Z\",\"redriveOf\":\"e1\"}"}"#
             ]],
         );
         check(
@@ -384,7 +384,7 @@ mod tests {
             &[event("ExecutionFailed")],
             Some("abc"),
             expect![[
-                r#"{"action":"restart","name":"e1-redrive-20261202T030405","input":"{\"bucket\":\"in\",\"etag\":\"\\\"abc\\\"\",\"eventTime\":\"2026-12-01T00:00:00Z\",\"key\":\"incoming/a.csv\",\"redriveOf\":\"e1\",\"size\":10}"}"#
+                r#"{"action":"restart","name":"e1-redrive-20261202T030405","input":"{\"bucket\":\"in\",\"key\":\"incoming/a.csv\",\"etag\":\"\\\"abc\\\"\",\"size\":10,\"eventTime\":\"2026-12-01T00:00:00Z\",\"redriveOf\":\"e1\"}"}"#
             ]],
         );
     }
