@@ -1122,7 +1122,7 @@ mod tests {
                 What to do / 対応:
                 - BatchFailed: look at the batch's error and rerun the import
 
-                Nothing more happens on its own: fix the cause and send the file again. / 至急確認をお願いします。"#]],
+                Nothing more happens on its own: fix the cause, then re-run the import with `cargo xtask redrive import-0123abcd --env staging`. / 至急確認をお願いします。"#]],
         );
     }
 
