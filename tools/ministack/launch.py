@@ -64,8 +64,9 @@ Patches
 
 6. **Reserved concurrency, throttles and idle instances.** MiniStack's CloudFormation ignores
    ``ReservedConcurrentExecutions`` of ``AWS::Lambda::Function``; the patch applies it on create
-   and update as ``PutFunctionConcurrency`` would (removing it removes the limit), so MiniStack's
-   own accounting throttles an invocation beyond it. Step Functions then sees the throttle as AWS
+   and update as ``PutFunctionConcurrency`` would (removing it removes the limit), and makes the
+   limit hold for every version and alias (MiniStack reads it from the invoked version's record,
+   which has none), so MiniStack's own accounting throttles an invocation beyond it. Step Functions then sees the throttle as AWS
    reports it, ``Lambda.TooManyRequestsException`` (MiniStack says ``Lambda.Unknown``), so the
    state's ``Retry`` applies. Function instances (warm workers) idle for longer than
    ``USERLOG_LAMBDA_IDLE_SECONDS`` (60 by default) are ended, every one of them (MiniStack keeps
@@ -226,6 +227,7 @@ HOOKS = [
     Hook(SFN, "_call_lambda", ("func_ref", "event")),
     Hook(LAMBDA, "_execute_function_with_config_scope", ("func", "event")),
     Hook(LAMBDA, "_functions"),
+    Hook(LAMBDA, "_reserved_concurrency", ("func", "config")),
     Hook(LAMBDA_RUNTIME, "_workers"),
     Hook(LAMBDA_RUNTIME, "_lock"),
     Hook(LAMBDA_RUNTIME, "kill_workers", ("workers",)),
@@ -791,6 +793,19 @@ class ReservedConcurrency:
 
         self.handlers["create"] = created
         self.handlers["update"] = updated
+        # MiniStack looks for the limit on the record it invokes, which for an alias or a version
+        # is the version's, without it; on AWS it is the function's, for every version and alias.
+        reserved = self.lambda_svc._reserved_concurrency
+
+        def of_the_function(func, config):
+            value = reserved(func, config)
+            if value is None:
+                function = self.lambda_svc._functions.get((config or {}).get("FunctionName"))
+                if function is not None and function is not func:
+                    value = reserved(function, function.get("config") or {})
+            return value
+
+        self.lambda_svc._reserved_concurrency = of_the_function
 
     def apply(self, name, props):
         function = self.lambda_svc._functions.get(name)

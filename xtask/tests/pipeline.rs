@@ -414,11 +414,11 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     assert_eq!(text(&bulk, "route"), "bulk", "bulk: {bulk:#}");
     assert_eq!(bulk["rowsApplied"], 800_000, "bulk: {bulk:#}");
 
-    // A burst of files while process-user-log may run only two instances at once: batches are
+    // A burst of files while process-user-log may run only five instances at once: batches are
     // throttled, retried, and applied once; every execution succeeds and no connection is refused.
-    stack.reserve_concurrency("local-userlog-process-user-log", 2);
+    stack.reserve_concurrency("local-userlog-process-user-log", 5);
     let burst = stack.xtask(&[
-        "bench", "load", "--files", "12", "--rows", "300", "--settle", "5", "--json",
+        "bench", "load", "--files", "10", "--rows", "300", "--settle", "5", "--json",
     ]);
     let report: Value = serde_json::from_slice(&burst.stdout).unwrap_or_else(|e| {
         panic!(
@@ -430,7 +430,7 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     assert_eq!(burst.status.code(), Some(0), "burst: {report:#}");
     assert_eq!(
         report["executionsByStatus"],
-        serde_json::json!({"SUCCEEDED": 12}),
+        serde_json::json!({"SUCCEEDED": 10}),
         "burst: {report:#}"
     );
     assert_eq!(report["newestFileWon"], true, "burst: {report:#}");

@@ -72,7 +72,7 @@ fn idle_instances_throttles_and_reserved_concurrency_read_as_aws_has_them() {
 }
 
 /// A function of one instance at a time (ReservedConcurrentExecutions 1) that answers with its
-/// process id after a second, deployed by CloudFormation; returns its ARN.
+/// process id after a second, deployed by CloudFormation; returns the ARN of its alias `stable`.
 fn one_at_a_time(aws: &mut Aws, name: &str) -> String {
     let bucket = format!("{name}-code");
     aws.create_bucket(&bucket);
@@ -117,11 +117,14 @@ fn one_at_a_time(aws: &mut Aws, name: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let function = aws.ok("lambda", "get_function", json!({"FunctionName": name}));
-    function["Configuration"]["FunctionArn"]
-        .as_str()
-        .expect("an ARN")
-        .to_owned()
+    // Called through an alias on a published version, as the pipeline calls its functions.
+    let version = aws.ok("lambda", "publish_version", json!({"FunctionName": name}));
+    let alias = aws.ok(
+        "lambda",
+        "create_alias",
+        json!({"FunctionName": name, "Name": "stable", "FunctionVersion": version["Version"]}),
+    );
+    alias["AliasArn"].as_str().expect("an ARN").to_owned()
 }
 
 /// Two branches calling `function` at once, each with `retry` and a Catch that keeps the error.
