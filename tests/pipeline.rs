@@ -83,6 +83,27 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Sets a function's reserved concurrency, as `PutFunctionConcurrency` does.
+    fn reserve_concurrency(&self, function: &str, concurrency: i32) {
+        self.runtime().block_on(async {
+            let config = self.aws_config().await;
+            aws_sdk_lambda::Client::new(&config)
+                .put_function_concurrency()
+                .function_name(function)
+                .reserved_concurrent_executions(concurrency)
+                .send()
+                .await
+                .expect("the concurrency is set");
+        });
+    }
+
+    /// The SDK configuration of the stack's emulator.
+    async fn aws_config(&self) -> aws_config::SdkConfig {
+        self.emulator().await.0
+    }
+}
+
 /// The alias `stable` of a function: its version and the versions its routing sends a share to.
 #[derive(Debug, Clone, PartialEq)]
 struct Alias {
@@ -92,7 +113,7 @@ struct Alias {
 
 impl Stack {
     fn client_config(&self) -> aws_config::SdkConfig {
-        self.runtime().block_on(async { self.emulator().await.0 })
+        self.runtime().block_on(self.aws_config())
     }
 
     fn alias(&self, function: &str) -> Alias {
@@ -555,6 +576,97 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     assert_eq!(text(&bulk, "route"), "bulk", "bulk: {bulk:#}");
     assert_eq!(bulk["rowsApplied"], 800_000, "bulk: {bulk:#}");
 
+    // A burst of files while process-user-log may run only five instances at once: batches are
+    // throttled, retried, and applied once; every execution succeeds and no connection is refused.
+    stack.reserve_concurrency("local-userlog-process-user-log", 5);
+    let burst = stack.xtask(&[
+        "bench", "load", "--files", "10", "--rows", "300", "--settle", "5", "--json",
+    ]);
+    let report: Value = serde_json::from_slice(&burst.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bench load printed no report ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&burst.stdout),
+            String::from_utf8_lossy(&burst.stderr)
+        )
+    });
+    assert_eq!(burst.status.code(), Some(0), "burst: {report:#}");
+    assert_eq!(
+        report["executionsByStatus"],
+        serde_json::json!({"SUCCEEDED": 10}),
+        "burst: {report:#}"
+    );
+    assert_eq!(report["newestFileWon"], true, "burst: {report:#}");
+    assert_eq!(report["failures"]["databaseErrors"], 0, "burst: {report:#}");
+    assert!(
+        report["failures"]["throttles"].as_u64() > Some(0),
+        "burst: no batch was throttled: {report:#}"
+    );
+    assert!(
+        report["maxConnectionsInUse"].as_u64() <= report["connectionLimit"].as_u64(),
+        "burst: {report:#}"
+    );
+    let applied_twice: i64 = stack.sql(async |pool| {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT c.import_id, count(*) FROM statistic_changes c
+             JOIN imports i USING (import_id) WHERE i.source_key LIKE 'incoming/load-%'
+             GROUP BY c.import_id HAVING count(*) <> 300) AS wrong",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("the audit counts")
+    });
+    assert_eq!(
+        applied_twice, 0,
+        "burst: an import did not apply each row once"
+    );
+    stack.reserve_concurrency("local-userlog-process-user-log", 40);
+
+    // A file of users that do not exist yet fails (too many row errors); once they exist, a
+    // redrive applies it.
+    let unknown = unknown_file(scratch.as_path(), "R");
+    let (code, failed) = stack.upload(&unknown, "incoming/redrive-20261106T000000Z.csv");
+    assert_eq!(code, 1, "redrive: {failed:#}");
+    let failed_name = text(&failed, "executionName");
+    stack.sql(async |pool| {
+        sqlx::query(
+            "INSERT INTO users (user_id, username, email)
+             SELECT 'R' || lpad(i::text, 7, '0'), 'late user ' || i, 'r' || i || '@example.com'
+             FROM generate_series(1, 60) AS i",
+        )
+        .execute(pool)
+        .await
+        .expect("the late users");
+    });
+    let redriven = stack.xtask(&["redrive", &failed_name, "--json"]);
+    let results: Value = serde_json::from_slice(&redriven.stdout).expect("redrive results");
+    assert_eq!(redriven.status.code(), Some(0), "redrive: {results:#}");
+    assert_eq!(
+        results[0]["outcome"]["status"], "SUCCEEDED",
+        "redrive: {results:#}"
+    );
+    assert_eq!(
+        results[0]["outcome"]["rowsApplied"], 60,
+        "redrive: {results:#}"
+    );
+
+    // A failed file replaced by a newer one at the same key is not redriven.
+    let (code, old) = stack.upload(
+        &unknown_file(scratch.as_path(), "S"),
+        "incoming/superseded-20261107T000000Z.csv",
+    );
+    assert_eq!(code, 1, "superseded: {old:#}");
+    let newer = scratch.as_path().join("newer.csv");
+    std::fs::write(&newer, "user_id,login_count,post_count\nR0000001,99,9\n").expect("a file");
+    let (code, _) = stack.upload(&newer, "incoming/superseded-20261107T000000Z.csv");
+    assert_eq!(code, 0, "superseded: the newer file applies");
+    let refused = stack.xtask(&["redrive", &text(&old, "executionName"), "--json"]);
+    let results: Value = serde_json::from_slice(&refused.stdout).expect("redrive results");
+    assert_eq!(refused.status.code(), Some(1), "superseded: {results:#}");
+    assert!(
+        text(&results[0], "message").starts_with("superseded:"),
+        "superseded: {results:#}"
+    );
+
     // A deploy that changes one function moves only its alias; a rollback moves it back.
     let built = scratch.as_path().join("build");
     stack.expect_ok(&["build", "--out", &built.to_string_lossy()], "the build");
@@ -639,6 +751,16 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         stderr.contains("is locked by someone@elsewhere"),
         "locked: {stderr}"
     );
+}
+
+/// A file of 60 users whose ids start with `prefix` and that do not exist.
+fn unknown_file(dir: &Path, prefix: &str) -> PathBuf {
+    let path = dir.join(format!("unknown-{prefix}.csv"));
+    let rows: String = (1..=60)
+        .map(|i| format!("{prefix}{i:07},{i},1\n"))
+        .collect();
+    std::fs::write(&path, format!("user_id,login_count,post_count\n{rows}")).expect("a file");
+    path
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -109,6 +109,23 @@ Patches
    handle it: on AWS this terminal error is not matched by ``States.ALL`` either (a Catch that
    names ``States.DataLimitExceeded`` explicitly is not honoured here).
 
+10. **Consistent snapshots of MiniStack's stores.** MiniStack keeps executions and Map Runs in
+   dicts that its request and execution threads change at any time; reading one while another
+   thread adds to it can raise ``RuntimeError: dictionary changed size during iteration`` (seen as
+   a ``States.Runtime`` failure of a Distributed Map under a burst of executions). The launcher
+   reads them only through ``snapshot()``, which retries until it has a consistent copy.
+
+11. **Reserved concurrency, throttles and idle instances.** MiniStack's CloudFormation ignores
+   ``ReservedConcurrentExecutions`` of ``AWS::Lambda::Function``; the patch applies it on create
+   and update as ``PutFunctionConcurrency`` would (removing it removes the limit), and makes the
+   limit hold for every version and alias (MiniStack reads it from the invoked version's record,
+   which has none), so MiniStack's own accounting throttles an invocation beyond it. Step Functions then sees the throttle as AWS
+   reports it, ``Lambda.TooManyRequestsException`` (MiniStack says ``Lambda.Unknown``), so the
+   state's ``Retry`` applies. Function instances (warm workers) idle for longer than
+   ``USERLOG_LAMBDA_IDLE_SECONDS`` (60 by default) are ended, every one of them (MiniStack keeps
+   the first of each function forever), so that what they hold, such as database connections, is
+   released after a burst as AWS does when it reclaims idle environments.
+
 Besides the patches, ``USERLOG_STOP_WITH_PID`` makes the emulator kill its process group (itself,
 its Lambda workers and its ECS task processes) once that process has gone; tests tie the
 emulator's lifetime to the test binary with it.
@@ -124,6 +141,7 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import logging
 import os
 import random
 import signal
@@ -167,6 +185,11 @@ STATE_HANDLERS = ("_execute_pass", "_execute_task", "_execute_choice", "_execute
 # How often a `.sync` ECS task and the owner process are looked at.
 TASK_POLL_SECONDS = 0.05
 OWNER_POLL_SECONDS = 0.5
+# How long a function instance may stay idle before it is ended, and how often that is looked at.
+DEFAULT_LAMBDA_IDLE_SECONDS = 60
+IDLE_REAP_POLL_SECONDS = 5
+# How often a snapshot of a store that other threads change is attempted before giving up.
+SNAPSHOT_ATTEMPTS = 100
 
 
 class LauncherError(Exception):
@@ -229,6 +252,9 @@ class Hook:
 SFN = "ministack.services.stepfunctions"
 ECS = "ministack.services.ecs"
 S3 = "ministack.services.s3"
+LAMBDA = "ministack.services.lambda_svc"
+LAMBDA_RUNTIME = "ministack.core.lambda_runtime"
+CFN_PROVISIONERS = "ministack.services.cloudformation.provisioners"
 
 HOOKS = [
     Hook("ministack.app", "main", ()),
@@ -270,6 +296,14 @@ HOOKS = [
     Hook(ECS, "request_scope", ("account_id", "region")),
     Hook(ECS, "get_account_id", ()),
     Hook(ECS, "get_region", ()),
+    Hook(SFN, "_call_lambda", ("func_ref", "event")),
+    Hook(LAMBDA, "_execute_function_with_config_scope", ("func", "event")),
+    Hook(LAMBDA, "_functions"),
+    Hook(LAMBDA, "_reserved_concurrency", ("func", "config")),
+    Hook(LAMBDA_RUNTIME, "_workers"),
+    Hook(LAMBDA_RUNTIME, "_lock"),
+    Hook(LAMBDA_RUNTIME, "kill_workers", ("workers",)),
+    Hook(CFN_PROVISIONERS, "_RESOURCE_HANDLERS", keys=("AWS::Lambda::Function",)),
 ]
 
 
@@ -288,7 +322,13 @@ def check_installation():
             f"ministack {installed} is installed, but the launcher is written for ministack=={expected} "
             f"(pinned in {REQUIREMENTS_FILE.name}); `cargo xtask local up` installs the pinned version"
         )
-    problems = [problem for problem in (hook.problem() for hook in HOOKS) if problem]
+    # Importing MiniStack's modules to look at them logs their start-up notes (such as KMS's
+    # about a missing optional package); the check's own output is only what it finds.
+    logging.disable(logging.WARNING)
+    try:
+        problems = [problem for problem in (hook.problem() for hook in HOOKS) if problem]
+    finally:
+        logging.disable(logging.NOTSET)
     if problems:
         raise LauncherError(
             f"ministack {installed} lacks what the launcher patches (written for ministack=={expected}): "
@@ -393,6 +433,61 @@ def items_in(child_input):
     return 1
 
 
+def snapshot(store, read=lambda store: list(store.values())):
+    """`read(store)` (by default the store's values as a list), retried while other threads change
+    the store under it: a dict that changes during a walk raises RuntimeError, and the next attempt
+    sees it after the change. Raises RuntimeError if it never gets a consistent read."""
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        try:
+            return read(store)
+        except RuntimeError as error:
+            # "dictionary changed size during iteration", "dictionary keys changed during
+            # iteration", "... mutated during iteration": another thread changed the store.
+            if "during iteration" not in str(error):
+                raise
+            time.sleep(0.001 * min(attempt + 1, 10))
+    raise RuntimeError(f"no consistent snapshot after {SNAPSHOT_ATTEMPTS} attempts")
+
+
+def split_idle(pools, now, idle_seconds):
+    """Splits `{key: [worker, ...]}` into what stays and the workers idle for longer than
+    `idle_seconds` (not in use, last used before `now - idle_seconds`), every one of them counted,
+    the first of a function included. Returns `(kept pools without empty keys, ended workers)`."""
+    kept, ended = {}, []
+    for key, workers in pools.items():
+        stay = []
+        for worker in workers:
+            idle = now - getattr(worker, "last_used", now)
+            if getattr(worker, "in_use", False) or idle < idle_seconds:
+                stay.append(worker)
+            else:
+                ended.append(worker)
+        if stay:
+            kept[key] = stay
+    return kept, ended
+
+
+def throttle_error(result):
+    """The Step Functions error of a throttled invocation result, `(error, cause)`, or None when
+    `result` is not a throttle. AWS names it `Lambda.TooManyRequestsException`; the cause is the
+    Lambda service's error document as JSON."""
+    if not isinstance(result, dict) or not result.get("throttle"):
+        return None
+    body = result.get("body") or {}
+    return "Lambda.TooManyRequestsException", json.dumps(body, sort_keys=True)
+
+
+def reserved_concurrency(props):
+    """`ReservedConcurrentExecutions` of an `AWS::Lambda::Function`'s properties as an int, or None."""
+    value = (props or {}).get("ReservedConcurrentExecutions")
+    if value is None or value == "":
+        return None
+    value = int(value)
+    if value < 0:
+        raise ValueError(f"ReservedConcurrentExecutions {value} is negative")
+    return value
+
+
 def image_repository(image):
     """An image reference without its digest or tag: `host:port/repo:tag` -> `host:port/repo`."""
     name = image.split("@", 1)[0]
@@ -476,7 +571,7 @@ class DistributedMapPatch:
                 inner.pop(key, None)
             inner["ResultPath"] = "$"
 
-        runs_before = set(self.sfn._map_runs.keys())
+        runs_before = set(snapshot(self.sfn._map_runs, lambda store: list(store.keys())))
         failure = None
         try:
             if jsonata:
@@ -540,13 +635,13 @@ class DistributedMapPatch:
     def new_run(self, runs_before, execution):
         """The Map Run the wrapped call created (a state may run several times in one execution)."""
         runs = [
-            run for arn, run in list(self.sfn._map_runs.items())
+            run for arn, run in snapshot(self.sfn._map_runs, lambda store: list(store.items()))
             if arn not in runs_before and run.get("executionArn") == execution["executionArn"]
         ]
         return runs[-1] if runs else None
 
     def children(self, run):
-        return [child for child in list(self.sfn._executions.values())
+        return [child for child in snapshot(self.sfn._executions)
                 if child.get("mapRunArn") == run["mapRunArn"]]
 
     def write_results(self, writer, run, children, effective, ctx):
@@ -1093,6 +1188,121 @@ class Faults:
 
     def ecs_fault(self, task_definition):
         return self.strike("ecsTaskDefinition", task_definition_family(task_definition or ""))
+# Patch 11: reserved concurrency, throttles as Step Functions reports them, idle instances
+# ---------------------------------------------------------------------------------------------
+
+
+class ReservedConcurrency:
+    """Applies `ReservedConcurrentExecutions` of CloudFormation's `AWS::Lambda::Function`."""
+
+    def __init__(self, provisioners, lambda_svc):
+        self.handlers = provisioners._RESOURCE_HANDLERS["AWS::Lambda::Function"]
+        self.lambda_svc = lambda_svc
+
+    def install(self):
+        create, update = self.handlers["create"], self.handlers["update"]
+
+        def created(logical_id, props, stack_name):
+            name, attributes = create(logical_id, props, stack_name)
+            self.apply(name, props)
+            return name, attributes
+
+        def updated(physical_id, old_props, new_props, stack_name, *rest):
+            name, attributes = update(physical_id, old_props, new_props, stack_name, *rest)
+            self.apply(name, new_props)
+            return name, attributes
+
+        self.handlers["create"] = created
+        self.handlers["update"] = updated
+        # MiniStack looks for the limit on the record it invokes, which for an alias or a version
+        # is the version's, without it; on AWS it is the function's, for every version and alias.
+        reserved = self.lambda_svc._reserved_concurrency
+
+        def of_the_function(func, config):
+            value = reserved(func, config)
+            if value is None:
+                function = self.lambda_svc._functions.get((config or {}).get("FunctionName"))
+                if function is not None and function is not func:
+                    value = reserved(function, function.get("config") or {})
+            return value
+
+        self.lambda_svc._reserved_concurrency = of_the_function
+
+    def apply(self, name, props):
+        function = self.lambda_svc._functions.get(name)
+        if function is not None:
+            function["concurrency"] = reserved_concurrency(props)
+
+
+class ThrottledInvocations:
+    """Makes a throttled Lambda task fail with `Lambda.TooManyRequestsException`, as on AWS."""
+
+    def __init__(self, sfn, lambda_svc):
+        self.sfn = sfn
+        self.lambda_svc = lambda_svc
+        self.last = threading.local()
+
+    def install(self):
+        execute = self.lambda_svc._execute_function_with_config_scope
+        call = self.sfn._call_lambda
+
+        def recorded(func, event):
+            result = execute(func, event)
+            self.last.result = result
+            return result
+
+        def call_lambda(func_ref, event):
+            self.last.result = None
+            try:
+                return call(func_ref, event)
+            except self.sfn._ExecutionError:
+                throttled = throttle_error(getattr(self.last, "result", None))
+                if throttled is None:
+                    raise
+                raise self.sfn._ExecutionError(*throttled) from None
+
+        self.lambda_svc._execute_function_with_config_scope = recorded
+        self.sfn._call_lambda = call_lambda
+
+
+class IdleInstanceReaper:
+    """Ends function instances idle for longer than `idle_seconds`, every one of them."""
+
+    def __init__(self, runtime, idle_seconds):
+        self.runtime = runtime
+        self.idle_seconds = idle_seconds
+
+    def install(self):
+        threading.Thread(target=self.loop, daemon=True, name="idle-instance-reaper").start()
+
+    def loop(self):
+        while True:
+            time.sleep(min(IDLE_REAP_POLL_SECONDS, self.idle_seconds))
+            try:
+                self.reap(time.time())
+            except Exception as error:  # A failed pass must not end the reaper; the next one retries.
+                print(f"launch.py: reaping idle function instances failed: {error}", file=sys.stderr, flush=True)
+
+    def reap(self, now):
+        runtime = self.runtime
+        with runtime._lock:
+            kept, ended = split_idle(runtime._workers, now, self.idle_seconds)
+            runtime._workers.clear()
+            runtime._workers.update(kept)
+        if ended:
+            runtime.kill_workers(ended)
+        return len(ended)
+
+
+def lambda_idle_seconds(environ):
+    """`USERLOG_LAMBDA_IDLE_SECONDS` (a positive number), or the default."""
+    raw = environ.get("USERLOG_LAMBDA_IDLE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_LAMBDA_IDLE_SECONDS
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"USERLOG_LAMBDA_IDLE_SECONDS must be positive, not {raw!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1155,6 +1365,10 @@ def install_patches():
         ecs, os.environ.get("USERLOG_ECS_IMAGES"), os.environ.get("USERLOG_ECS_TASK_LOGS"), faults).install()
     RunTaskIntegration(sfn, ecs).install()
     PayloadLimitPatch(sfn).install()
+    lambda_svc = importlib.import_module(LAMBDA)
+    ReservedConcurrency(importlib.import_module(CFN_PROVISIONERS), lambda_svc).install()
+    ThrottledInvocations(sfn, lambda_svc).install()
+    IdleInstanceReaper(importlib.import_module(LAMBDA_RUNTIME), lambda_idle_seconds(os.environ)).install()
 
 
 def main(argv):
@@ -1175,6 +1389,7 @@ def main(argv):
         stop_with(int(owner))
     print(f"launch.py: ministack {version} patched (ItemBatcher, ResultWriter, ECS tasks as local processes, "
           "strict paths, Retry and Catch, Map Runs, injected faults, the 256 KiB payload limit)",
+          "reserved concurrency, throttles, idle instances)",
           flush=True)
     # MiniStack's main() parses sys.argv itself.
     sys.argv = argv[:1]

@@ -32,6 +32,21 @@ struct Measurement {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Import { rows, json } => bench_import(rows, json),
+        Bench::Load {
+            files,
+            rows,
+            bulk,
+            bulk_rows,
+            settle,
+            json,
+        } => crate::bench_load::run(crate::bench_load::LoadArgs {
+            files,
+            rows,
+            bulk,
+            bulk_rows,
+            settle_seconds: settle,
+            json,
+        }),
     }
 }
 

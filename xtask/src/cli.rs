@@ -52,6 +52,27 @@ pub(crate) enum Command {
     Preview(PreviewArgs),
     /// Remove what previews left behind: with --stale, the previews of closed pull requests and orphans. Exit 0 done, 1 a removal failed, 2 could not run, 3 GitHub failed.
     Cleanup(CleanupArgs),
+    /// Re-run failed imports and follow them to their end, refusing a file a newer one replaced. Exit 0 every one re-ran and succeeded, 1 one was refused or failed again, 2 could not run.
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RedriveArgs {
+    /// The name of the failed execution to re-run.
+    #[arg(
+        required_unless_present = "failed_since",
+        conflicts_with = "failed_since"
+    )]
+    pub(crate) execution: Option<String>,
+    /// Re-run every execution that failed, timed out or was aborted and started within this long (`30m`, `2h`, `1d`).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) failed_since: Option<String>,
+    /// The environment: `local` (the emulator on this machine), `staging`, `production` or `preview-pr-<N>`.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// Print the results as JSON (progress goes to stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// A pull request number: digits only (no sign, no leading zero, at most 9 digits).
@@ -319,6 +340,27 @@ pub(crate) enum Bench {
         /// How many rows the generated file has.
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a burst of files into the local stack at once and report how the executions ended, their times, the most database connections in use, throttles and retries, and whether the newest file won. Exit 0 all succeeded within the budget, 1 otherwise.
+    Load {
+        /// How many files take the distributed map's path.
+        #[arg(long, default_value_t = 100)]
+        files: u32,
+        /// Rows in each of those files.
+        #[arg(long, default_value_t = 5_000)]
+        rows: u32,
+        /// How many files take the bulk task's path.
+        #[arg(long, default_value_t = 0)]
+        bulk: u32,
+        /// Rows in each bulk file (large enough to be over import.mapMaxBytes).
+        #[arg(long, default_value_t = 1_000_000)]
+        bulk_rows: u32,
+        /// How long to keep counting connections after the last execution, to see them drop.
+        #[arg(long, value_name = "SECONDS", default_value_t = 75)]
+        settle: u64,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

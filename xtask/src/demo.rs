@@ -20,6 +20,7 @@ use userlog_local::LocalStack;
 
 use crate::cli::DemoArgs;
 use crate::deploy::{DeployOptions, deploy_environment, render_summary};
+use crate::progress::say;
 use crate::upload::upload_and_follow;
 
 /// How long the demo follows one execution before giving up on it.
@@ -314,15 +315,6 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Says a line of the walk-through: on stdout, or on stderr when stdout is for JSON.
-fn say(json: bool, line: &str) {
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
 }
 
 /// The URL of the local PostgreSQL cluster of this checkout (the deploy started it and migrated

@@ -2,6 +2,7 @@
 
 mod aws_env;
 mod bench;
+mod bench_load;
 mod build;
 mod cleanup;
 mod cli;
@@ -15,6 +16,7 @@ mod local;
 mod migrate;
 mod preview;
 mod progress;
+mod redrive;
 mod render;
 mod test;
 mod upload;
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
+        Command::Redrive(args) => redrive::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -5,6 +5,15 @@ use std::io::IsTerminal as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use userlog_db::bulk::Progress;
 
+/// Says a line of progress: on stdout, or on stderr when stdout is for JSON.
+pub(crate) fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
 /// A bar over the bytes of a file, with the current step as its message.
 pub(crate) struct BytesProgress {
     bar: ProgressBar,

@@ -17,6 +17,7 @@ use userlog_deploy::upload::{
 use userlog_infra::{EnvironmentName, render_environment};
 
 use crate::cli::UploadArgs;
+use crate::progress::say;
 use crate::render::load_templates;
 
 pub(crate) fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
@@ -53,15 +54,6 @@ pub(crate) fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     crate::runtime()?.block_on(upload(args, environment, &rendered.stack_name, &key))
-}
-
-/// Says a line of progress: on stdout, or on stderr when stdout is for JSON.
-fn say(json: bool, line: &str) {
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
 }
 
 async fn upload(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
+use userlog_domain::backoff::{Backoff, jitter};
 use userlog_domain::limits::LISTED_PROBLEMS;
 use userlog_domain::reader::{CsvReader, Problem, ReadError, ReadOptions};
 use userlog_domain::rules::{ImportStatus, ImportSummary, RowError, SourceObject, Tolerance};
@@ -42,6 +43,9 @@ pub struct BulkOptions {
     pub max_attempts: u32,
     /// How long a `running` claim of another execution is honoured.
     pub stale_after: chrono::TimeDelta,
+    /// How a refused or dropped connection (too many clients, the server starting or shutting
+    /// down) is waited out before each attempt: the database is busy, not broken.
+    pub connect: Backoff,
 }
 
 impl Default for BulkOptions {
@@ -51,6 +55,34 @@ impl Default for BulkOptions {
             tolerance: Tolerance::default(),
             max_attempts: 3,
             stale_after: ledger::DEFAULT_STALE_AFTER,
+            connect: CONNECT_BACKOFF,
+        }
+    }
+}
+
+/// Up to 20 connection attempts, waiting up to 30 s between them: several minutes, as long as a
+/// burst of imports holds the database's connections.
+pub const CONNECT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max_delay: Duration::from_secs(30),
+    max_attempts: 20,
+};
+
+/// Waits until `pool` hands out a connection, retrying transient refusals (SQLSTATE 53300 too
+/// many connections, 57P03 cannot connect now, 08xxx connection failures, timeouts) with
+/// `backoff`. The connection goes back to the pool idle, for the next `begin` to take.
+pub async fn wait_for_connection(pool: &PgPool, backoff: &Backoff) -> Result<(), DbError> {
+    let mut retry = 0;
+    loop {
+        match pool.acquire().await.map_err(DbError::from) {
+            Ok(_connection) => return Ok(()),
+            Err(err) if err.is_transient() && retry + 1 < backoff.max_attempts => {
+                let delay = backoff.delay(retry, jitter());
+                tracing::warn!(retry, error = %err, delay_ms = delay.as_millis() as u64, "the database refused a connection; waiting");
+                tokio::time::sleep(delay).await;
+                retry += 1;
+            }
+            Err(err) => return Err(err),
         }
     }
 }
@@ -160,6 +192,7 @@ where
     R: Read + Send + 'static,
     F: Fn() -> io::Result<R> + Send + Sync + 'static,
 {
+    wait_for_connection(pool, &options.connect).await?;
     let mut tx = pool.begin().await.map_err(DbError::from)?;
     let import_id = match request.claimed_import_id {
         Some(import_id) => import_id,

@@ -38,6 +38,20 @@ pub async fn claim(
     execution_name: &str,
     stale_after: chrono::TimeDelta,
 ) -> Result<Claim, DbError> {
+    claim_taking_over(conn, source, as_of, execution_name, stale_after, None).await
+}
+
+/// [`claim`], and also take over a `running` claim of `redrive_of`: the execution this one
+/// re-runs (`cargo xtask redrive`), which Step Functions says has stopped, so its claim is
+/// orphaned however recent it is.
+pub async fn claim_taking_over(
+    conn: &mut PgConnection,
+    source: &SourceObject,
+    as_of: DateTime<Utc>,
+    execution_name: &str,
+    stale_after: chrono::TimeDelta,
+    redrive_of: Option<&str>,
+) -> Result<Claim, DbError> {
     let claimed: Option<(i64, i32)> = sqlx::query_as(
         "INSERT INTO imports (idempotency_key, source_bucket, source_key, source_etag, as_of, execution_name, status)
          VALUES ($1, $2, $3, $4, $5, $6, 'running')
@@ -51,6 +65,7 @@ pub async fn claim(
          WHERE imports.status IN ('failed', 'rejected')
             OR (imports.status = 'running'
                 AND (imports.execution_name = EXCLUDED.execution_name
+                     OR imports.execution_name = $8
                      OR imports.claimed_at < now() - make_interval(secs => $7)))
          RETURNING import_id, attempt",
     )
@@ -61,6 +76,7 @@ pub async fn claim(
     .bind(as_of)
     .bind(execution_name)
     .bind(stale_after.as_seconds_f64())
+    .bind(redrive_of)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some((import_id, attempt)) = claimed {

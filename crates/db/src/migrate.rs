@@ -148,14 +148,18 @@ pub fn connect_options(
 }
 
 /// A pool that connects on first use (so a Lambda cold start does not fail while the database is
-/// briefly away), with at most `max_connections` connections, every one of them in `schema`.
+/// briefly away), with at most `max_connections` connections, every one of them in `schema`, and
+/// none kept open once idle for `idle_timeout`.
 pub fn lazy_pool(
     url: &str,
     schema: Option<&SchemaName>,
     max_connections: u32,
+    idle_timeout: std::time::Duration,
 ) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
+        .min_connections(0)
+        .idle_timeout(idle_timeout)
         .acquire_timeout(std::time::Duration::from_secs(10))
         .connect_lazy_with(connect_options(url, schema)?))
 }

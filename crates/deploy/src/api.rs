@@ -150,6 +150,8 @@ pub struct ExecutionDetails {
     pub start: DateTime<Utc>,
     /// When it stopped.
     pub stop: Option<DateTime<Utc>>,
+    /// Whether Step Functions can redrive it (`REDRIVABLE`, `NOT_REDRIVABLE`, ...), when it says.
+    pub redrive_status: Option<String>,
 }
 
 /// One event of an execution's history.

@@ -574,6 +574,32 @@ impl Aws {
         }
     }
 
+    /// The ETag (without quotes) of an object, or `None` when there is no such object.
+    pub async fn object_etag(&self, bucket: &str, key: &str) -> AwsResult<Option<String>> {
+        let answer = self
+            .call("HeadObject", || async {
+                self.s3
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("HeadObject", e))
+            })
+            .await;
+        match answer {
+            Ok(output) => Ok(Some(
+                output
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_owned(),
+            )),
+            Err(error) if is_missing(&error) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Uploads a file.
     pub async fn put_file(&self, bucket: &str, key: &str, path: &Path) -> AwsResult<StoredObject> {
         let bytes = tokio::fs::read(path).await.map_err(|error| AwsCallError {
@@ -959,33 +985,178 @@ impl Aws {
             cause: output.cause().map(str::to_owned),
             start: time_of(Some(output.start_date())),
             stop: output.stop_date().map(|t| time_of(Some(t))),
+            redrive_status: output.redrive_status().map(|s| s.as_str().to_owned()),
         })
+    }
+
+    /// The executions of a state machine that ended `FAILED`, `TIMED_OUT` or `ABORTED` and
+    /// started at or after `since`, newest first.
+    pub async fn unsuccessful_executions_since(
+        &self,
+        state_machine_arn: &str,
+        since: DateTime<Utc>,
+    ) -> AwsResult<Vec<ExecutionSummary>> {
+        use aws_sdk_sfn::types::ExecutionStatus;
+        let mut found = Vec::new();
+        for status in [
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+        ] {
+            let mut next: Option<String> = None;
+            loop {
+                let token = next.clone();
+                let page = self
+                    .call("ListExecutions", || async {
+                        self.sfn
+                            .list_executions()
+                            .state_machine_arn(state_machine_arn)
+                            .status_filter(status.clone())
+                            .max_results(1000)
+                            .set_next_token(token.clone())
+                            .send()
+                            .await
+                            .map_err(|e| call_error("ListExecutions", e))
+                    })
+                    .await?;
+                let mut older = false;
+                for e in page.executions() {
+                    let start = time_of(Some(e.start_date()));
+                    if start < since {
+                        older = true;
+                        continue;
+                    }
+                    found.push(ExecutionSummary {
+                        arn: e.execution_arn().to_owned(),
+                        name: e.name().to_owned(),
+                        status: e.status().as_str().to_owned(),
+                        start,
+                    });
+                }
+                next = page.next_token().map(str::to_owned);
+                // Listings are newest first: once one started before `since`, the rest did too.
+                if next.is_none() || older {
+                    break;
+                }
+            }
+        }
+        found.sort_by_key(|e| std::cmp::Reverse(e.start));
+        Ok(found)
+    }
+
+    /// The Map Runs an execution started (their ARNs).
+    pub async fn map_runs(&self, execution_arn: &str) -> AwsResult<Vec<String>> {
+        self.every_page("ListMapRuns", |token| async move {
+            let page = self
+                .sfn
+                .list_map_runs()
+                .execution_arn(execution_arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| call_error("ListMapRuns", e))?;
+            let runs = page.map_runs().iter().map(|r| r.map_run_arn().to_owned());
+            Ok((runs.collect(), page.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// The child executions of a Map Run (their ARNs).
+    pub async fn map_run_executions(&self, map_run_arn: &str) -> AwsResult<Vec<String>> {
+        self.every_page("ListExecutions", |token| async move {
+            let page = self
+                .sfn
+                .list_executions()
+                .map_run_arn(map_run_arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| call_error("ListExecutions", e))?;
+            let arns = page
+                .executions()
+                .iter()
+                .map(|e| e.execution_arn().to_owned());
+            Ok((arns.collect(), page.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// Every item of a paged listing: `page` fetches one page from a token and gives its items
+    /// and the next token; each page is retried as one call.
+    async fn every_page<T, F, Fut>(&self, operation: &str, page: F) -> AwsResult<Vec<T>>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = AwsResult<(Vec<T>, Option<String>)>>,
+    {
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let token = next.take();
+            let (got, after) = self.call(operation, || page(token.clone())).await?;
+            items.extend(got);
+            match after {
+                Some(token) => next = Some(token),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Redrives an execution (Step Functions' `RedriveExecution`): it goes on from the state that
+    /// did not succeed, with the same name and ARN.
+    pub async fn redrive_execution(&self, arn: &str) -> AwsResult<()> {
+        self.call("RedriveExecution", || async {
+            self.sfn
+                .redrive_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .map_err(|e| call_error("RedriveExecution", e))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Starts an execution named `name` with `input` (JSON); returns its ARN.
+    pub async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> AwsResult<String> {
+        let output = self
+            .call("StartExecution", || async {
+                self.sfn
+                    .start_execution()
+                    .state_machine_arn(state_machine_arn)
+                    .name(name)
+                    .input(input)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("StartExecution", e))
+            })
+            .await?;
+        Ok(output.execution_arn().to_owned())
     }
 
     /// An execution's history, oldest first.
     pub async fn history(&self, arn: &str) -> AwsResult<Vec<HistoryEvent>> {
-        let mut events = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let token = next.clone();
-            let page = self
-                .call("GetExecutionHistory", || async {
-                    self.sfn
-                        .get_execution_history()
-                        .execution_arn(arn)
-                        .set_next_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| call_error("GetExecutionHistory", e))
-                })
-                .await?;
-            events.extend(page.events().iter().map(history_event));
-            next = page.next_token().map(str::to_owned);
-            if next.is_none() {
-                events.sort_by_key(|e: &HistoryEvent| e.id);
-                return Ok(events);
-            }
-        }
+        let mut events = self
+            .every_page("GetExecutionHistory", |token| async move {
+                let page = self
+                    .sfn
+                    .get_execution_history()
+                    .execution_arn(arn)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetExecutionHistory", e))?;
+                let events = page.events().iter().map(history_event);
+                Ok((events.collect(), page.next_token().map(str::to_owned)))
+            })
+            .await?;
+        events.sort_by_key(|e: &HistoryEvent| e.id);
+        Ok(events)
     }
 }
 

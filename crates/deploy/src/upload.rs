@@ -801,6 +801,7 @@ mod tests {
             cause: execution.cause,
             start: execution.start,
             stop: execution.stop,
+            redrive_status: None,
         };
         let history = fixture
             .history

@@ -3,6 +3,7 @@
 //! Everything here is a pure function of its input or streams through `std::io::Read`, so the
 //! Lambda functions, the ECS task and the command line all share it and test it without a cloud.
 
+pub mod backoff;
 pub mod batch;
 pub mod codes;
 pub mod encoding;

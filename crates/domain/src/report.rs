@@ -221,8 +221,26 @@ fn failure_message(report: &ImportReport<'_>) -> Message {
         .failure
         .and_then(|f| f.error.parse::<ErrorCode>().ok());
     hint_lines(&mut text, report.summary, failed_code);
-    text.push_str("\nNothing more happens on its own: fix the cause and send the file again. / 至急確認をお願いします。\n");
+    if report.problems.is_empty() {
+        // The file itself was fine: once the cause is gone, the same file can run again.
+        let _ = writeln!(
+            text,
+            "\nNothing more happens on its own: fix the cause, then re-run the import with `{}`. / 至急確認をお願いします。",
+            redrive_command(exec)
+        );
+    } else {
+        text.push_str("\nNothing more happens on its own: fix the cause and send the file again. / 至急確認をお願いします。\n");
+    }
     Message::new(&subject, &text)
+}
+
+/// The command that re-runs a failed import (`cargo xtask redrive`).
+pub fn redrive_command(execution: &ExecutionInfo) -> String {
+    format!(
+        "cargo xtask redrive {} --env {}",
+        one_line(&execution.execution_name),
+        one_line(&execution.environment)
+    )
 }
 
 /// The critical message for when the error check itself failed: the import's errors were not
@@ -1093,7 +1111,7 @@ mod tests {
                 What to do / 対応:
                 - BatchFailed: look at the batch's error and rerun the import
 
-                Nothing more happens on its own: fix the cause and send the file again. / 至急確認をお願いします。"#]],
+                Nothing more happens on its own: fix the cause, then re-run the import with `cargo xtask redrive import-0123abcd --env staging`. / 至急確認をお願いします。"#]],
         );
     }
 

@@ -502,6 +502,15 @@ impl Checker<'_> {
             {
                 self.problem(path, "Retry BackoffRate must be at least 1.0");
             }
+            if rule
+                .get("MaxDelaySeconds")
+                .is_some_and(|n| n.as_u64().is_none_or(|n| !(1..31_622_401).contains(&n)))
+            {
+                self.problem(
+                    path,
+                    "Retry MaxDelaySeconds must be a whole number of seconds from 1 to 31622400",
+                );
+            }
             if let Some(jitter) = rule.get("JitterStrategy").and_then(Value::as_str)
                 && !matches!(jitter, "FULL" | "NONE")
             {

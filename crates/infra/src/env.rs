@@ -123,6 +123,8 @@ pub struct EnvironmentConfig {
     /// The database, when the environment owns its platform.
     #[serde(default)]
     pub database: Option<DatabaseConfig>,
+    /// How many database connections the pipeline may hold, and how they are shared.
+    pub connections: ConnectionBudget,
     /// How imports run.
     pub import: ImportConfig,
     /// Log retention.
@@ -219,6 +221,42 @@ pub enum DatabaseMode {
     Aurora,
     /// A database given at deploy time.
     External,
+}
+
+/// The database connection budget of an environment: the most connections its functions, tasks
+/// and tooling may hold at once, and each one's share. Every function instance holds at most one
+/// connection, so a function's share is its concurrency (`cargo xtask validate` checks that the
+/// shares fit the limit; see [`crate::budget`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionBudget {
+    /// The connections the database accepts (`max_connections`), or, for an environment that
+    /// shares another's database, the share that environment's budget keeps for it.
+    pub database_max_connections: u32,
+    /// With an RDS Proxy: the share of `max_connections` the proxy may open (its
+    /// `MaxConnectionsPercent`); the budget's limit is that share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_max_connections_percent: Option<u32>,
+    /// Connections kept for the tooling: migrations, the deploy's checks, operators' sessions.
+    pub tooling: u32,
+    /// Connections kept for the pull-request previews that share this environment's database.
+    #[serde(default)]
+    pub previews: u32,
+    /// Connections left unused, for the database's own reserved slots and for surprises.
+    pub margin: u32,
+    /// For every function and task of functions.yaml that touches the database: how many run at
+    /// once (a Lambda function's reserved concurrency, the bulk tasks' count).
+    pub concurrency: std::collections::BTreeMap<String, u32>,
+}
+
+impl ConnectionBudget {
+    /// The most connections the pipeline may hold: the database's, or the proxy's share of it.
+    pub fn limit(&self) -> u32 {
+        match self.proxy_max_connections_percent {
+            Some(percent) => self.database_max_connections * percent / 100,
+            None => self.database_max_connections,
+        }
+    }
 }
 
 /// How imports run.
@@ -414,6 +452,33 @@ impl EnvironmentConfig {
                     );
                 }
             }
+        }
+        let proxy = self.database.as_ref().is_some_and(|d| d.proxy);
+        match self.connections.proxy_max_connections_percent {
+            None if proxy => {
+                return fail(
+                    "an environment with database.proxy needs connections.proxyMaxConnectionsPercent"
+                        .to_owned(),
+                );
+            }
+            Some(_) if !proxy => {
+                return fail(
+                    "connections.proxyMaxConnectionsPercent is only for an environment with database.proxy"
+                        .to_owned(),
+                );
+            }
+            Some(percent) if !(1..=100).contains(&percent) => {
+                return fail(format!(
+                    "connections.proxyMaxConnectionsPercent {percent} is not from 1 to 100"
+                ));
+            }
+            _ => {}
+        }
+        if self.connections.margin == 0 {
+            return fail(
+                "connections.margin must be at least 1: the database keeps slots of its own"
+                    .to_owned(),
+            );
         }
         if preview && self.platform.mode != PlatformMode::Shared {
             return fail("previews share the platform of another environment".to_owned());

@@ -106,6 +106,8 @@ pub struct Principal {
     pub metrics: Vec<String>,
     /// Whether it has no code yet (see [`FunctionSpec::planned`]).
     pub planned: bool,
+    /// Whether it connects to the database (it has a share of the connection budget).
+    pub database: bool,
 }
 
 impl Principal {
@@ -259,6 +261,7 @@ impl FunctionSpec {
             errors: self.errors.clone(),
             metrics: self.metrics.clone(),
             planned: self.planned,
+            database: self.database,
         })
     }
 

@@ -5,6 +5,7 @@
 
 pub mod alarms;
 pub mod asl;
+pub mod budget;
 pub mod cfn;
 pub mod codescan;
 pub mod conditions;

@@ -47,6 +47,8 @@ pub struct Rendered {
     pub retain_data: bool,
     /// How deploys release new versions by default.
     pub release: Option<crate::env::ReleaseConfig>,
+    /// The environment's database connection budget.
+    pub connections: crate::env::ConnectionBudget,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
@@ -398,6 +400,15 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                 );
                 own.set("function.vpc", spec.vpc);
                 own.set("function.planned", principal.planned);
+                // A function that touches the database runs at most its share of the connection
+                // budget at once; one that does not is left to the account's concurrency.
+                own.set(
+                    "function.reservedConcurrency",
+                    match config.connections.concurrency.get(&principal.key) {
+                        Some(&concurrency) if spec.database => Value::from(concurrency),
+                        _ => Value::String(crate::subst::OMIT.to_owned()),
+                    },
+                );
                 own.set("function.condition", condition_or_omit(principal));
                 own.set(
                     "function.environment",
@@ -530,6 +541,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         repository: project.repository,
         retain_data: config.retain_data,
         release: config.release.clone(),
+        connections: config.connections.clone(),
     })
 }
 

@@ -29,6 +29,8 @@ pub enum Check {
     Code,
     /// cfn-lint.
     CfnLint,
+    /// The database connection budget.
+    Budget,
 }
 
 impl fmt::Display for Check {
@@ -41,6 +43,7 @@ impl fmt::Display for Check {
             Check::Alarms => "alarms",
             Check::Code => "code",
             Check::CfnLint => "cfn-lint",
+            Check::Budget => "budget",
         })
     }
 }
@@ -157,6 +160,11 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
         &environment,
         Check::Alarms,
         crate::alarms::check_alarms(&template, (&rendered.metrics_namespace, &custom)),
+    ));
+    out.extend(findings(
+        &environment,
+        Check::Budget,
+        crate::budget::check(rendered).1,
     ));
     if let Some(bootstrap) = &rendered.bootstrap {
         let bootstrap = Template::new(bootstrap, &rendered.region, &rendered.account_id);

@@ -386,3 +386,44 @@ fn a_reference_to_a_planned_function_without_its_condition() {
         "#]],
     );
 }
+
+#[test]
+fn a_connection_budget_that_does_not_fit() {
+    check(
+        |r| {
+            *resource(
+                r,
+                &[
+                    "ProcessUserLogFunction",
+                    "Properties",
+                    "ReservedConcurrentExecutions",
+                ],
+            ) = 120.into();
+        },
+        expect![[r#"
+            error[budget] staging connections: the connection budget does not fit: check-errors 5 + export-stats 1 + import-csv 4 + process-user-log 120 + stats-api 10 + validate-csv 5 + tooling 10 + previews 40 + margin 15 = 210 of 151; lower a function's concurrency (connections.concurrency) or raise the limit (a larger database, or a proxy)
+        "#]],
+    );
+}
+
+#[test]
+fn a_database_function_without_reserved_concurrency_or_a_share() {
+    check(
+        |r| {
+            common::at(
+                &mut r.template,
+                &["Resources", "ValidateCsvFunction", "Properties"],
+            )
+            .as_mapping_mut()
+            .unwrap()
+            .remove("ReservedConcurrentExecutions");
+            r.connections.concurrency.remove("import-csv");
+            r.connections.concurrency.insert("made-up".to_owned(), 1);
+        },
+        expect![[r#"
+            error[budget] staging ValidateCsvFunction: validate-csv touches the database but has no ReservedConcurrentExecutions: its instances, each with a connection, are bounded only by the account; give it an entry in connections.concurrency
+            error[budget] staging connections: connections.concurrency names `made-up`, which is not a function or task of functions.yaml that touches the database
+            error[budget] staging connections: the task import-csv touches the database but connections.concurrency has no entry for it
+        "#]],
+    );
+}

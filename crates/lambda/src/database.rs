@@ -1,14 +1,23 @@
 //! The database pool every function (and the import task) makes once at start-up, from its
 //! environment: `DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` names, in `DATABASE_SCHEMA`.
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 use userlog_aws::{AwsError, database_url_from_env};
 use userlog_db::migrate::{InvalidSchemaName, SchemaName, lazy_pool};
 
-/// The connections one function instance keeps: it handles one invocation at a time.
-pub const MAX_CONNECTIONS: u32 = 2;
+/// The connections one function instance (or task) opens at most: it handles one invocation at a
+/// time, and nothing in a handler holds two connections at once. The connection budget of every
+/// environment (`userlog_infra::budget::CONNECTIONS_PER_INSTANCE`) counts on it.
+pub const MAX_CONNECTIONS: u32 = 1;
+
+/// How long the connection may stay idle before the pool closes it, so that a warm instance
+/// between bursts holds none. (A frozen Lambda instance closes it when it thaws, before it
+/// connects again.)
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the pool could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -30,5 +39,11 @@ pub async fn database_pool(sdk: &SdkConfig, schema: Option<&str>) -> Result<PgPo
         .map(SchemaName::parse)
         .transpose()
         .map_err(PoolError::Schema)?;
-    lazy_pool(url.expose_secret(), schema.as_ref(), MAX_CONNECTIONS).map_err(PoolError::Url)
+    lazy_pool(
+        url.expose_secret(),
+        schema.as_ref(),
+        MAX_CONNECTIONS,
+        IDLE_TIMEOUT,
+    )
+    .map_err(PoolError::Url)
 }

@@ -681,7 +681,7 @@ fn run_task_through_the_api_runs_the_container_too() {
 fn the_launcher_checks_its_hooks_and_names_a_missing_one() {
     let ministack = &shared_emulator().ministack;
     expect![[r#"
-        ministack 1.5.33: all 43 hooks present
+        ministack 1.5.33: all 51 hooks present
     "#]]
     .assert_eq(&run_python(
         ministack,

@@ -348,6 +348,6 @@ mod tests {
             Error / エラー: States.TaskFailed
             Cause / 原因: the task stopped: Essential container in task exited (import-csv exited with code 1)
 
-            Nothing more happens on its own: fix the cause and send the file again. / 至急確認をお願いします。"#]].assert_eq(&format!("{}\n\n{}", message.subject, message.text));
+            Nothing more happens on its own: fix the cause, then re-run the import with `cargo xtask redrive import-0123abcd --env production`. / 至急確認をお願いします。"#]].assert_eq(&format!("{}\n\n{}", message.subject, message.text));
     }
 }

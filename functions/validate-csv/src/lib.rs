@@ -84,6 +84,21 @@ pub struct Request {
     #[serde(default)]
     pub event_time: Option<DateTime<Utc>>,
     pub execution_name: String,
+    /// The execution's own input: `redriveOf` there names the failed execution this one re-runs
+    /// (`cargo xtask redrive`), whose claim in the ledger this one takes over.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+}
+
+impl Request {
+    /// The execution this one re-runs, if it is a redrive.
+    pub fn redrive_of(&self) -> Option<&str> {
+        self.input
+            .as_ref()?
+            .get("redriveOf")?
+            .as_str()
+            .filter(|name| !name.is_empty())
+    }
 }
 
 /// The path an import takes.
@@ -216,12 +231,13 @@ async fn validate_object(deps: &Deps, request: Request) -> Result<Response, Vali
         .acquire()
         .await
         .map_err(|e| ValidateError::Ledger(e.into()))?;
-    let claim = ledger::claim(
+    let claim = ledger::claim_taking_over(
         &mut conn,
         &source,
         as_of,
         &request.execution_name,
         ledger::DEFAULT_STALE_AFTER,
+        request.redrive_of(),
     )
     .await
     .map_err(ValidateError::Ledger)?;

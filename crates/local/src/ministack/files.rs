@@ -44,6 +44,8 @@ pub const STOP_WITH_PID_VARIABLE: &str = "USERLOG_STOP_WITH_PID";
 pub const FAULTS_VARIABLE: &str = "USERLOG_FAULTS";
 /// MiniStack's setting that scales every Step Functions wait (`Wait` states, retry delays).
 pub const WAIT_SCALE_VARIABLE: &str = "SFN_WAIT_SCALE";
+/// The variable that tells the launcher after how many idle seconds it ends a function instance.
+pub const LAMBDA_IDLE_SECONDS_VARIABLE: &str = "USERLOG_LAMBDA_IDLE_SECONDS";
 
 /// The endpoint clients use for every AWS service.
 pub fn endpoint_url(port: u16) -> String {
@@ -84,6 +86,8 @@ pub struct ServerLayout {
     pub stop_with_pid: Option<u32>,
     /// When set, Step Functions waits (`Wait` states, retry delays) take 1/N of their time.
     pub wait_divisor: Option<u32>,
+    /// When set, function instances idle for this long are ended (the launcher's default else).
+    pub lambda_idle_seconds: Option<u32>,
 }
 
 /// The whole environment of the launcher: the [`INHERITED_VARIABLES`] found in `inherited`, the
@@ -119,6 +123,9 @@ pub fn server_env(layout: &ServerLayout, inherited: &[(String, String)]) -> Vec<
             WAIT_SCALE_VARIABLE.to_owned(),
             (1.0 / f64::from(divisor.max(1))).to_string(),
         ));
+    }
+    if let Some(seconds) = layout.lambda_idle_seconds {
+        vars.push((LAMBDA_IDLE_SECONDS_VARIABLE.to_owned(), seconds.to_string()));
     }
     vars.extend(
         client_env(layout.port)
@@ -191,6 +198,7 @@ mod tests {
             tmp_dir: PathBuf::from("/repo/.local/ministack/tmp"),
             stop_with_pid: Some(4242),
             wait_divisor: Some(100),
+            lambda_idle_seconds: None,
         };
         let inherited = [
             ("PATH", "/usr/bin:/bin"),

@@ -79,6 +79,7 @@ pub struct MiniStack {
     venv_dir: PathBuf,
     stop_with_pid: Option<u32>,
     wait_divisor: Option<u32>,
+    lambda_idle_seconds: Option<u32>,
 }
 
 impl MiniStack {
@@ -98,6 +99,7 @@ impl MiniStack {
             venv_dir: venv_dir.into(),
             stop_with_pid: None,
             wait_divisor: None,
+            lambda_idle_seconds: None,
         }
     }
 
@@ -124,6 +126,13 @@ impl MiniStack {
     /// take 1/`divisor` of their time (MiniStack's `SFN_WAIT_SCALE`); tests of retries use it.
     pub fn waiting_faster(mut self, divisor: u32) -> Self {
         self.wait_divisor = Some(divisor);
+        self
+    }
+
+    /// The same emulator, ending a function instance once it has been idle for `seconds` (the
+    /// launcher's default is 60); tests shorten it to see instances go.
+    pub fn ending_idle_instances_after(mut self, seconds: u32) -> Self {
+        self.lambda_idle_seconds = Some(seconds);
         self
     }
 
@@ -333,6 +342,7 @@ impl MiniStack {
             tmp_dir: self.tmp_dir(),
             stop_with_pid: self.stop_with_pid,
             wait_divisor: self.wait_divisor,
+            lambda_idle_seconds: self.lambda_idle_seconds,
         };
         let inherited: Vec<(String, String)> = std::env::vars().collect();
         let mut command = Command::new(tool.python());

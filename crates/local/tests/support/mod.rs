@@ -17,6 +17,8 @@ use userlog_local::{EnvVar, MiniStack};
 const EXECUTION_DEADLINE: Duration = Duration::from_secs(60);
 /// How often an execution's status is looked at.
 const EXECUTION_POLL: Duration = Duration::from_millis(20);
+/// How long the shared emulator's function instances may stay idle.
+pub const IDLE_INSTANCE_SECONDS: u32 = 3;
 /// The name prefix of the shared emulator's state directories.
 const SHARED_PREFIX: &str = "userlog-ministack-shared-";
 
@@ -57,7 +59,12 @@ pub struct SharedEmulator {
 /// The emulator of this test binary, started on first use.
 pub fn shared_emulator() -> &'static SharedEmulator {
     static EMULATOR: OnceLock<SharedEmulator> = OnceLock::new();
-    EMULATOR.get_or_init(|| start_shared("", |ministack| ministack))
+    // Idle function instances end after a few seconds, so that a test can see them go.
+    EMULATOR.get_or_init(|| {
+        start_shared("", |ministack| {
+            ministack.ending_idle_instances_after(IDLE_INSTANCE_SECONDS)
+        })
+    })
 }
 
 /// An emulator like [`shared_emulator`] whose Step Functions waits (retry delays, `Wait` states)
