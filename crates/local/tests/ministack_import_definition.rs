@@ -336,12 +336,12 @@ fn a_validation_that_keeps_failing_is_caught_and_fails_the_import_through_the_ch
 #[test]
 fn a_batch_that_keeps_failing_is_recorded_and_fails_the_map_run() {
     let (_turn, mut aws) = turn();
-    // One attempt and three retries.
+    // One attempt and every retry of the definition's DatabaseError retrier (MaxAttempts 10).
     inject(Fault::lambda(
         "process-database-down",
         PROCESS,
         "DatabaseError",
-        4,
+        11,
     ));
     let execution = run(
         &mut aws,
@@ -365,9 +365,10 @@ fn a_batch_that_keeps_failing_is_recorded_and_fails_the_map_run() {
     );
     assert_eq!(
         child_trails(&mut aws, &execution),
-        [
-            "FAILED local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, local-userlog-process-user-log, failed DatabaseError, putItem"
-        ]
+        [format!(
+            "FAILED {}putItem",
+            "local-userlog-process-user-log, failed DatabaseError, ".repeat(11)
+        )]
     );
     let records = aws.ok(
         "dynamodb",
@@ -422,11 +423,12 @@ fn a_batch_failure_that_cannot_be_recorded_is_retried_and_still_fails_the_batch(
 #[test]
 fn an_error_check_that_keeps_failing_alerts_people_and_fails_the_execution() {
     let (_turn, mut aws) = turn();
+    // One attempt and every retry of the definition's DatabaseError retrier (MaxAttempts 10).
     inject(Fault::lambda(
         "check-database-down",
         CHECK,
         "DatabaseError",
-        4,
+        11,
     ));
     let execution = run(
         &mut aws,
@@ -447,6 +449,13 @@ fn an_error_check_that_keeps_failing_alerts_people_and_fails_the_execution() {
               failed DatabaseError
               failed DatabaseError
               failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
+              failed DatabaseError
             NotifyCheckFailed
             CheckFailed
             = FAILED ErrorCheckFailed
@@ -460,7 +469,7 @@ fn an_error_check_that_keeps_failing_alerts_people_and_fails_the_execution() {
         "check-database-down-again",
         CHECK,
         "DatabaseError",
-        4,
+        11,
     ));
     let execution = run(
         &mut aws,
