@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::api::StackInfo;
 use crate::api::TemplateSource;
 use crate::canary::{
     CanaryOutcome, CanaryPolicy, CanaryRecord, CanaryReport, InFlight, Phase, PhaseTime, Verdict,
-    VersionHealth, firing_at_start, human, judge, next_poll, phase_parameters, record_key,
+    VersionHealth, firing_at_start, human, in_flight, judge, next_poll, phase_parameters,
+    record_key,
 };
 use crate::error::DeployError;
 use crate::flow::update_alias_parameters;
@@ -259,17 +261,27 @@ async fn update(
     .await
 }
 
-/// Reverts canaries left in the stack by an interrupted deploy: `stable` keeps its version and
-/// loses its weights. `base` is every stack parameter as the caller keeps it.
+/// Finds the canaries an interrupted deploy left in `stack` and reverts them: `stable` keeps its
+/// version and loses its weights, every other parameter keeps its value. Returns what it reverted
+/// (nothing when the stack holds no canary).
 pub async fn revert_left_behind(
     aws: &Aws,
     target: &Target,
     manifest: &StackManifest,
-    left: &[InFlight],
+    stack: &StackInfo,
     deploy_id: &str,
-    base: &BTreeMap<String, ParameterValue>,
     progress: &dyn Progress,
-) -> Result<(), DeployError> {
+) -> Result<Vec<InFlight>, DeployError> {
+    let left = in_flight(manifest, &stack.parameters);
+    if left.is_empty() {
+        return Ok(left);
+    }
+    describe_left_behind(aws, target, &left, progress).await?;
+    let keep: BTreeMap<String, ParameterValue> = stack
+        .parameters
+        .keys()
+        .map(|key| (key.clone(), ParameterValue::UsePrevious))
+        .collect();
     let moves: Vec<AliasMove> = left.iter().map(InFlight::as_move).collect();
     let overrides = phase_parameters(manifest, &moves, Phase::Revert);
     update_alias_parameters(
@@ -279,16 +291,17 @@ pub async fn revert_left_behind(
         &format!("revert-{deploy_id}"),
         TemplateSource::UsePrevious,
         &overrides,
-        base,
+        &keep,
         target.cloudformation_role.clone(),
         progress,
     )
     .await?;
-    remove_record(aws, target).await
+    remove_record(aws, target).await?;
+    Ok(left)
 }
 
 /// Says what an interrupted canary left behind, with its record when there is one.
-pub async fn describe_left_behind(
+async fn describe_left_behind(
     aws: &Aws,
     target: &Target,
     left: &[InFlight],
@@ -327,15 +340,8 @@ async fn write_record(
     target: &Target,
     record: &CanaryRecord,
 ) -> Result<(), DeployError> {
-    let body = serde_json::to_vec_pretty(record).map_err(|e| DeployError::other(e.to_string()))?;
-    aws.put_bytes(
-        &target.artifact_bucket,
-        &record_key(&target.key_prefix, &record.environment),
-        body,
-        "application/json",
-    )
-    .await?;
-    Ok(())
+    let key = record_key(&target.key_prefix, &record.environment);
+    crate::flow::put_json(aws, target, &key, record).await
 }
 
 async fn remove_record(aws: &Aws, target: &Target) -> Result<(), DeployError> {

@@ -13,7 +13,7 @@ use userlog_infra::diff::{Diff, diff};
 
 use crate::adapt::{Adaptation, adapt_for_emulator};
 use crate::api::{ChangeSetKind, ChangeSetRequest, TemplateSource};
-use crate::canary::{CanaryOutcome, CanaryPolicy, CanaryReport, InFlight, in_flight};
+use crate::canary::{CanaryOutcome, CanaryPolicy, CanaryReport, InFlight};
 use crate::changeset::{Decision, Review, decide, non_alias_changes};
 use crate::error::DeployError;
 use crate::events::{EventCursor, blocked_status_advice, is_failed_creation};
@@ -324,18 +324,10 @@ async fn deploy_locked(
     }
     let mut recovered_canaries = Vec::new();
     if let Some(stack) = &existing {
-        let left = in_flight(&manifest, &stack.parameters);
-        if !left.is_empty() {
-            crate::bake::describe_left_behind(aws, target, &left, progress).await?;
-            let keep: BTreeMap<String, ParameterValue> = stack
-                .parameters
-                .keys()
-                .map(|key| (key.clone(), ParameterValue::UsePrevious))
-                .collect();
-            crate::bake::revert_left_behind(aws, target, &manifest, &left, id, &keep, progress)
-                .await?;
+        recovered_canaries =
+            crate::bake::revert_left_behind(aws, target, &manifest, stack, id, progress).await?;
+        if !recovered_canaries.is_empty() {
             existing = aws.describe_stack(&stack_name).await?;
-            recovered_canaries = left;
         }
     }
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
@@ -754,14 +746,25 @@ pub(crate) async fn write_record(
     target: &Target,
     record: &ReleaseRecord,
 ) -> Result<(), DeployError> {
-    let body = serde_json::to_vec_pretty(record).map_err(|e| DeployError::other(e.to_string()))?;
-    aws.put_bytes(
-        &target.artifact_bucket,
+    put_json(
+        aws,
+        target,
         &record_key(&target.key_prefix, &record.environment),
-        body,
-        "application/json",
+        record,
     )
-    .await?;
+    .await
+}
+
+/// Writes `value` as JSON at `key` of the environment's artifact bucket.
+pub(crate) async fn put_json(
+    aws: &Aws,
+    target: &Target,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<(), DeployError> {
+    let body = serde_json::to_vec_pretty(value).map_err(|e| DeployError::other(e.to_string()))?;
+    aws.put_bytes(&target.artifact_bucket, key, body, "application/json")
+        .await?;
     Ok(())
 }
 

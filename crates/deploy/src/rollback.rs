@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::api::TemplateSource;
-use crate::canary::{InFlight, in_flight};
+use crate::canary::InFlight;
 use crate::error::DeployError;
 use crate::flow::{current_versions, deploy_id, move_aliases, write_record};
 use crate::lock::LockRecord;
@@ -77,16 +77,8 @@ async fn rollback_locked(
             stack: stack_name.clone(),
             environment: environment.clone(),
         })?;
-    let left = in_flight(manifest, &stack.parameters);
+    let left = crate::bake::revert_left_behind(aws, target, manifest, &stack, id, progress).await?;
     if !left.is_empty() {
-        progress.step("rolling back the canary release that did not finish");
-        crate::bake::describe_left_behind(aws, target, &left, progress).await?;
-        let keep: BTreeMap<String, ParameterValue> = stack
-            .parameters
-            .keys()
-            .map(|key| (key.clone(), ParameterValue::UsePrevious))
-            .collect();
-        crate::bake::revert_left_behind(aws, target, manifest, &left, id, &keep, progress).await?;
         let versions = current_versions(aws, manifest, &BTreeMap::new()).await?;
         return Ok(RollbackSummary {
             environment,
