@@ -322,6 +322,14 @@ def check_installation():
             f"ministack {installed} is installed, but the launcher is written for ministack=={expected} "
             f"(pinned in {REQUIREMENTS_FILE.name}); `cargo xtask local up` installs the pinned version"
         )
+    try:
+        importlib.metadata.version("cbor2")
+    except importlib.metadata.PackageNotFoundError:
+        raise LauncherError(
+            "cbor2 is not installed: MiniStack would read every CloudWatch request of the AWS SDK for "
+            f"Rust (Smithy RPC v2 CBOR) as empty; install the pins of {REQUIREMENTS_FILE.name} "
+            "(`cargo xtask local up` does)"
+        ) from None
     # Importing MiniStack's modules to look at them logs their start-up notes (such as KMS's
     # about a missing optional package); the check's own output is only what it finds.
     logging.disable(logging.WARNING)
