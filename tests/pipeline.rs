@@ -104,6 +104,104 @@ impl Stack {
     }
 }
 
+/// Where `stable` of a function points: its version and the weights of other versions.
+#[derive(Debug, PartialEq)]
+struct Alias {
+    version: String,
+    weights: Vec<(String, f64)>,
+}
+
+impl Stack {
+    fn alias(&self, function: &str) -> Alias {
+        self.runtime().block_on(async {
+            let config = self.aws_config().await;
+            let alias = aws_sdk_lambda::Client::new(&config)
+                .get_alias()
+                .function_name(function)
+                .name("stable")
+                .send()
+                .await
+                .expect("the alias reads");
+            let mut weights: Vec<(String, f64)> = alias
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .into_iter()
+                .flatten()
+                .map(|(version, weight)| (version.clone(), *weight))
+                .collect();
+            weights.sort_by(|a, b| a.0.cmp(&b.0));
+            Alias {
+                version: alias.function_version().unwrap_or_default().to_owned(),
+                weights,
+            }
+        })
+    }
+
+    /// Waits until `stable` of `function` routes a share of its calls to another version.
+    fn wait_for_canary(&self, function: &str, child: &mut std::process::Child) -> Alias {
+        let started = std::time::Instant::now();
+        loop {
+            let alias = self.alias(function);
+            if !alias.weights.is_empty() {
+                return alias;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the canary deploy ended ({status}) before it shifted any calls");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "no canary on {function} after 300 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+
+    /// Invokes `stable` of `function` `times` times; the version that ran each call.
+    fn invoke_alias(&self, function: &str, times: usize) -> Vec<String> {
+        self.runtime().block_on(async {
+            let config = self.aws_config().await;
+            let client = aws_sdk_lambda::Client::new(&config);
+            let mut versions = Vec::new();
+            for _ in 0..times {
+                let answer = client
+                    .invoke()
+                    .function_name(function)
+                    .qualifier("stable")
+                    .payload(aws_smithy_types::Blob::new(b"{}".to_vec()))
+                    .send()
+                    .await
+                    .expect("the alias answers");
+                versions.push(answer.executed_version().unwrap_or_default().to_owned());
+            }
+            versions
+        })
+    }
+
+    /// Sets an alarm's state, as the emulator does not evaluate alarms.
+    fn set_alarm(&self, alarm: &str, state: &str) {
+        self.runtime().block_on(async {
+            let config = self.aws_config().await;
+            aws_sdk_cloudwatch::Client::new(&config)
+                .set_alarm_state()
+                .alarm_name(alarm)
+                .state_value(state.into())
+                .state_reason(format!("set to {state} by the end-to-end test"))
+                .send()
+                .await
+                .expect("the alarm state is set");
+        });
+    }
+
+    /// Starts `xtask` with `args` in the background, its output captured.
+    fn spawn_xtask(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the xtask binary starts")
+    }
+}
+
 fn text(value: &Value, field: &str) -> String {
     match &value[field] {
         Value::String(text) => text.clone(),
@@ -156,10 +254,72 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     let stack = Stack::start();
     let samples = root().join("samples");
 
-    // Deploy: the stack is created and every function released.
-    let deploy = stack.expect_ok(&["deploy", "--json"], "the first deploy");
+    // The bootstrap first: the artifact bucket, the lock table, the image repository and the
+    // roles trusting one repository, which the first deploy then finds.
+    let refused = stack.xtask(&["bootstrap", "--env", "local", "--repository", "acme/*"]);
+    assert_eq!(refused.status.code(), Some(2), "a wildcard repository");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not OWNER/REPO"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let bootstrap = |what: &str| -> Value {
+        let output = stack.expect_ok(
+            &[
+                "bootstrap",
+                "--env",
+                "local",
+                "--repository",
+                "acme/userlog",
+                "--json",
+            ],
+            what,
+        );
+        serde_json::from_slice(&output.stdout).expect("a bootstrap summary")
+    };
+    let first = bootstrap("the bootstrap");
+    assert_eq!(first["stack"], "created", "{first:#}");
+    assert_eq!(
+        first["outputs"]["ArtifactBucketName"], "local-userlog-artifacts-000000000000",
+        "{first:#}"
+    );
+    assert_eq!(
+        first["outputs"]["DeployLockTableName"], "local-userlog-deploy-locks",
+        "{first:#}"
+    );
+    assert!(
+        text(&first["outputs"], "GitHubDeployRoleArn")
+            .ends_with(":role/local-userlog-github-deploy"),
+        "{first:#}"
+    );
+    assert_eq!(
+        first["variables"][0]["name"], "USERLOG_DEPLOY_ROLE_ARN",
+        "{first:#}"
+    );
+    assert_eq!(first["variables"][0]["environment"], "local", "{first:#}");
+    assert_eq!(bootstrap("the second bootstrap")["stack"], "unchanged");
+
+    // Deploy: the stack is created and every function released; the migrations run as a
+    // one-off task of the import image, as CI runs them against a private database.
+    let deploy = stack.expect_ok(
+        &["deploy", "--json", "--migrate-with", "task"],
+        "the first deploy",
+    );
     let summary: Value = serde_json::from_slice(&deploy.stdout).expect("a deploy summary");
     assert_eq!(summary["stack"], "created", "{summary:#}");
+    assert!(
+        summary["migrationTask"]
+            .as_str()
+            .is_some_and(|arn| arn.contains(":task/")),
+        "the migrations ran in a task: {summary:#}"
+    );
+    let migrated: i64 = stack.sql(async |pool| {
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .expect("the migration history reads")
+    });
+    assert!(migrated >= 4, "the task applied the migrations: {migrated}");
     for check in summary["health"].as_array().expect("health checks") {
         assert_eq!(check["ok"], true, "{check}");
     }
@@ -518,6 +678,8 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         "rollback: {rollback:#}"
     );
 
+    canary_releases(&stack, scratch.as_path(), &changed);
+
     // While another deploy holds the lock of the environment, a deploy stops and says who.
     stack.put_lock("local", "another-deploy", "someone@elsewhere (pid 1)");
     let locked = stack.xtask(&[
@@ -531,6 +693,125 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     assert!(
         stderr.contains("is locked by someone@elsewhere"),
         "locked: {stderr}"
+    );
+}
+
+/// Canary releases of one changed function on the emulator (whose alarms are driven with
+/// SetAlarmState, since it does not evaluate them): an alarm during the bake rolls the canary
+/// back and the deploy exits 1 naming it; a clean bake promotes; a deploy killed during the bake
+/// leaves a canary that the next rollback finds and undoes, breaking the dead deploy's lock.
+fn canary_releases(stack: &Stack, scratch: &Path, changed: &Path) {
+    let function = "local-userlog-check-errors";
+    let alarm = "local-userlog-check-errors-errors";
+    let artifacts = changed.to_string_lossy().into_owned();
+    let deploy = |canary: &str, bake: &str| {
+        stack.spawn_xtask(&[
+            "deploy",
+            "--json",
+            "--no-cfn-lint",
+            "--artifacts",
+            &artifacts,
+            "--canary",
+            canary,
+            "--bake",
+            bake,
+        ])
+    };
+    let stable = stack.alias(function);
+    assert!(stable.weights.is_empty(), "no canary yet: {stable:?}");
+
+    // An alarm goes off during the bake: rolled back.
+    stack.set_alarm(alarm, "OK");
+    let mut child = deploy("50", "5m");
+    let shifted = stack.wait_for_canary(function, &mut child);
+    assert_eq!(shifted.version, stable.version, "stable keeps its version");
+    assert_eq!(shifted.weights.len(), 1, "one canary version: {shifted:?}");
+    assert_eq!(shifted.weights[0].1, 0.5, "half the calls: {shifted:?}");
+    // A difference from AWS, pinned: the emulator runs every call of the alias on its
+    // FunctionVersion; AWS would send about half of these to the canary.
+    let executed = stack.invoke_alias(function, 10);
+    assert_eq!(
+        executed,
+        vec![stable.version.clone(); 10],
+        "MiniStack now routes by weight: update docs/local-emulator.md"
+    );
+    stack.set_alarm(alarm, "ALARM");
+    let output = child.wait_with_output().expect("the deploy ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "rolled back: {stderr}");
+    assert!(stderr.contains(alarm), "the alarm is named: {stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("a summary");
+    assert_eq!(
+        summary["canary"]["outcome"]["outcome"], "rolledBack",
+        "{summary:#}"
+    );
+    assert_eq!(stack.alias(function), stable, "back where it was");
+
+    // A clean bake: promoted.
+    stack.set_alarm(alarm, "OK");
+    let output = deploy("50", "3s")
+        .wait_with_output()
+        .expect("the deploy ends");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no summary ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(output.status.success(), "promoted: {summary:#}");
+    assert_eq!(
+        summary["canary"]["outcome"]["outcome"], "promoted",
+        "{summary:#}"
+    );
+    let phases: Vec<String> = summary["canary"]["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| text(p, "phase"))
+        .collect();
+    assert_eq!(phases, ["shift 50 %", "bake", "promote"]);
+    let promoted = stack.alias(function);
+    assert!(promoted.weights.is_empty(), "{promoted:?}");
+    assert_eq!(
+        promoted.version, shifted.weights[0].0,
+        "the canary's version"
+    );
+    assert_ne!(promoted.version, stable.version);
+
+    // A deploy killed during the bake: the next rollback finds its canary and undoes it.
+    let again = scratch.join("changed-again");
+    copy_dir(changed, &again);
+    change_function(&again, "check-errors");
+    let again = again.to_string_lossy().into_owned();
+    let mut child = stack.spawn_xtask(&[
+        "deploy",
+        "--no-cfn-lint",
+        "--artifacts",
+        &again,
+        "--canary",
+        "20",
+        "--bake",
+        "10m",
+    ]);
+    let shifted = stack.wait_for_canary(function, &mut child);
+    assert_eq!(shifted.version, promoted.version);
+    child.kill().expect("the deploy is killed");
+    let _ = child.wait();
+    let output = stack.expect_ok(&["rollback", "--json"], "the rollback of the canary");
+    let rollback: Value = serde_json::from_slice(&output.stdout).expect("a rollback summary");
+    assert_eq!(
+        rollback["canariesReverted"][0]["function"], "check-errors",
+        "{rollback:#}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("its process on this machine is gone") || stderr.contains("did not finish"),
+        "the rollback says what it found: {stderr}"
+    );
+    assert_eq!(
+        stack.alias(function),
+        promoted,
+        "stable is as the last release left it"
     );
 }
 

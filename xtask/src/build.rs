@@ -23,6 +23,60 @@ pub(crate) struct BuildReport {
     pub(crate) not_compiled: Vec<String>,
     /// The functions that compiled but cannot run on the Lambda runtime, with the reason.
     pub(crate) rejected: Vec<(String, BuildError)>,
+    /// The container images written (OCI image layouts under `<out>/images/<name>`).
+    pub(crate) images: Vec<BuiltImage>,
+}
+
+/// One container image the build wrote.
+pub(crate) struct BuiltImage {
+    pub(crate) name: String,
+    pub(crate) dir: std::path::PathBuf,
+    /// The manifest's digest (`sha256:...`).
+    pub(crate) digest: String,
+}
+
+/// Where the build writes the OCI image layout of `function` in `out_dir`.
+pub(crate) fn image_dir(out_dir: &Path, function: &str) -> std::path::PathBuf {
+    out_dir.join("images").join(function)
+}
+
+/// The tag an image is pushed under: the first hex digits of its digest (tags are immutable in
+/// the image repositories; the task definition names the image by this tag).
+pub(crate) fn image_tag(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(SHORT_HASH_LEN)
+        .collect()
+}
+
+/// Writes the container image of a function whose package asks for one.
+fn write_image(function: &str, executable: &Path, out_dir: &Path) -> anyhow::Result<BuiltImage> {
+    let bytes = std::fs::read(executable)
+        .with_context(|| format!("cannot read {}", executable.display()))?;
+    let labels = [
+        ("org.opencontainers.image.title", function.to_owned()),
+        (
+            "org.opencontainers.image.source",
+            env!("CARGO_PKG_REPOSITORY").to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let image = userlog_image::layout::build(&userlog_image::ImageSpec {
+        name: function.to_owned(),
+        executable: bytes,
+        labels,
+    })?;
+    let dir = image_dir(out_dir, function);
+    userlog_image::layout::write(&dir, &image, &image_tag(image.digest()))
+        .with_context(|| format!("cannot write the image of {function}"))?;
+    Ok(BuiltImage {
+        name: function.to_owned(),
+        dir,
+        digest: image.digest().to_owned(),
+    })
 }
 
 impl BuildReport {
@@ -43,6 +97,14 @@ pub(crate) fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
             userlog_build::manifest::MANIFEST_NAME,
             report.out_dir.display()
         );
+        for image in &report.images {
+            println!(
+                "image {}: {} (OCI image layout in {})",
+                image.name,
+                image.digest,
+                image.dir.display()
+            );
+        }
     }
     if report.is_success() {
         return Ok(ExitCode::SUCCESS);
@@ -100,6 +162,7 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
     }
     let mut artifacts = Vec::new();
     let mut rejected = Vec::new();
+    let mut images = Vec::new();
     for function in &functions {
         let Some(executable) = outcome.executables.get(&function.name) else {
             continue;
@@ -110,6 +173,18 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
                     eprintln!("{}", describe(&prepared.artifact));
                 }
                 artifacts.push(prepared.artifact);
+                if function.container_image {
+                    let image = write_image(&function.name, executable, &out_dir)?;
+                    if !args.json {
+                        eprintln!(
+                            "image {}: OCI image layout in {}, {}",
+                            image.name,
+                            image.dir.display(),
+                            image.digest
+                        );
+                    }
+                    images.push(image);
+                }
             }
             Err(
                 err @ (BuildError::GlibcTooNew { .. } | BuildError::NotElf | BuildError::Elf(_)),
@@ -128,6 +203,7 @@ pub(crate) fn build(args: &BuildArgs) -> anyhow::Result<BuildReport> {
         out_dir,
         not_compiled: outcome.failed,
         rejected,
+        images,
     })
 }
 

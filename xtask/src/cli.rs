@@ -54,6 +54,78 @@ pub(crate) enum Command {
     Cleanup(CleanupArgs),
     /// Re-run failed imports and follow them to their end, refusing a file a newer one replaced. Exit 0 every one re-ran and succeeded, 1 one was refused or failed again, 2 could not run.
     Redrive(RedriveArgs),
+    /// Push the import task's container image (the OCI image layout `cargo xtask build` writes) to an OCI distribution registry.
+    PushImage(PushImageArgs),
+    /// Deploy an environment's bootstrap stack (OIDC provider, deploy roles pinned to one repository, artifact bucket, image repository, lock table) and print what to configure in GitHub.
+    Bootstrap(BootstrapArgs),
+    /// Security checks, each with its tool installed pinned under `.local/`: secrets, dependency advisories, IaC (checkov) and workflow lint (zizmor). Exit 0 clean, 1 findings, 2 could not run.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushImageArgs {
+    /// Where to push: `HOST[:PORT]/REPOSITORY[:TAG]` (default tag: the first 12 hex digits of the image's digest).
+    #[arg(long, value_name = "REFERENCE")]
+    pub(crate) registry: String,
+    /// Talk plain HTTP (a registry on loopback).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+    /// The OCI image layout to push (default: the one `cargo xtask build` writes under the target directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) image: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BootstrapArgs {
+    /// The environment: `local` (the emulator on this machine), `staging` or `production`.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The GitHub repository (`OWNER/REPO`) whose workflows the roles trust.
+    #[arg(long, value_name = "OWNER/REPO", value_parser = github_repository)]
+    pub(crate) repository: String,
+    /// Print the result as JSON (progress goes to stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `OWNER/REPO` as GitHub allows them: letters, digits, `-`, `_`, `.`; no wildcard.
+fn github_repository(text: &str) -> Result<String, String> {
+    let part_ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 100
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && part != "."
+            && part != ".."
+    };
+    match text.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(text.to_owned()),
+        _ => Err(format!(
+            "`{text}` is not OWNER/REPO (letters, digits, `-`, `_` and `.`, no wildcard)"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    #[command(subcommand)]
+    pub(crate) check: ScanCheck,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScanCheck {
+    /// Secrets in the working tree and the git history (detect-secrets).
+    Secrets,
+    /// Dependency advisories, licences, bans and sources (cargo-deny, with deny.toml).
+    Deps,
+    /// checkov over the rendered templates of every environment (skips only with a written reason).
+    Checkov,
+    /// zizmor over .github/workflows (no finding of medium severity or above).
+    Zizmor,
 }
 
 #[derive(Debug, Args)]
@@ -200,9 +272,24 @@ pub(crate) struct DeployArgs {
     /// environment file's `release.bakeMinutes`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) bake: Option<std::time::Duration>,
+    /// How the migrations reach the database: `direct` connects from here (DATABASE_URL or
+    /// --database-url), `task` runs them as a one-off ECS task of the import image inside the
+    /// environment's network (for a private database, from CI).
+    #[arg(long, value_name = "HOW", default_value = "direct")]
+    pub(crate) migrate_with: MigrateWith,
     /// Print the summary as JSON (progress stays on stderr).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// How a deploy's migrations reach the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum MigrateWith {
+    /// A connection from the machine that deploys.
+    #[default]
+    Direct,
+    /// A one-off ECS task of the import image (`import-csv migrate`) in the environment's network.
+    Task,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -2,7 +2,7 @@
 //! here, then the release flow of `userlog-deploy` against the environment's account (the local
 //! emulator for `local`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -40,6 +40,8 @@ pub(crate) struct DeployOptions {
     pub(crate) canary: Option<u8>,
     /// `--bake`: how long a canary bakes (None: the env's default).
     pub(crate) bake: Option<std::time::Duration>,
+    /// `--migrate-with`: how the migrations reach the database.
+    pub(crate) migrate_with: crate::cli::MigrateWith,
 }
 
 pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
@@ -53,6 +55,7 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         preview_host: None,
         canary: args.canary,
         bake: args.bake,
+        migrate_with: args.migrate_with,
     };
     let runtime = crate::runtime()?;
     let summary = match runtime.block_on(deploy_environment(environment, &options)) {
@@ -204,11 +207,14 @@ pub(crate) async fn deploy_environment(
     let canary =
         userlog_deploy::canary::policy(options.canary, options.bake, manifest.release.as_ref())
             .map_err(anyhow::Error::msg)?;
-    let import_task = built
-        .manifest
-        .function("import-csv")
-        .context("the build has no import-csv")?;
-    let image_tag = import_task.sha256[..12].to_owned();
+    let image_dir = crate::build::image_dir(&built.dir, "import-csv");
+    let image = userlog_image::Layout::read(&image_dir).with_context(|| {
+        format!(
+            "the build in {} has no image of import-csv; build again with `cargo xtask build`",
+            built.dir.display()
+        )
+    })?;
+    let image_tag = crate::build::image_tag(image.image.digest());
     let database_url = match &local {
         Some(local) => Some(local.database_url.clone()),
         None => options
@@ -231,7 +237,7 @@ pub(crate) async fn deploy_environment(
         None
     };
     if let Some(local) = &local {
-        register_import_task(local, &rendered, &image_tag, &built)?;
+        register_import_task(local, &rendered, &image_tag, &image)?;
     }
 
     let (config, settings) = crate::aws_env::sdk_for(environment).await?;
@@ -245,7 +251,9 @@ pub(crate) async fn deploy_environment(
         built,
         external_database,
         database_url,
+        migrate_in_task: options.migrate_with == crate::cli::MigrateWith::Task,
         image_tag,
+        image: local.is_none().then_some(image),
         allow_destructive: options.allow_destructive,
         owner: current_owner(|name| std::env::var(name).ok()),
         canary,
@@ -331,49 +339,43 @@ fn url_parts(url: &str) -> Option<String> {
     )
 }
 
-/// Tells the local emulator to run the import task's image as the `bootstrap` of this build's
-/// `import-csv` zip (unpacked under a name that holds its content hash, so that later builds do
-/// not change what a deployed task runs).
+/// Tells the local emulator to run the import task's image: the image the build wrote is
+/// unpacked under a name that holds its digest (so later builds do not change what a deployed
+/// task runs), and its entrypoint runs from the image's own files.
 fn register_import_task(
     local: &LocalServices,
     rendered: &Rendered,
     image_tag: &str,
-    built: &BuiltFunctions,
+    image: &userlog_image::Layout,
 ) -> anyhow::Result<()> {
-    let image =
+    let reference =
         task_image(rendered, image_tag).context("the stack has no import task definition")?;
-    let artifact = built
-        .manifest
-        .function("import-csv")
-        .context("the build has no import-csv")?;
     let tasks = local.ministack.state_dir().join("tasks");
-    std::fs::create_dir_all(&tasks)
-        .with_context(|| format!("cannot create {}", tasks.display()))?;
-    let program = tasks.join(format!("import-csv-{image_tag}"));
-    if !program.exists() {
-        let zip_path = built.dir.join(&artifact.zip);
-        let zip = std::fs::read(&zip_path)
-            .with_context(|| format!("cannot read {}", zip_path.display()))?;
-        let executable = userlog_build::package::unzip_bootstrap(&zip)
-            .with_context(|| format!("{} holds no bootstrap", zip_path.display()))?;
-        write_executable(&program, &executable)?;
+    let root = tasks.join(format!("import-csv-{image_tag}"));
+    if !root.exists() {
+        let partial = tasks.join(format!("import-csv-{image_tag}.partial"));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("cannot remove {}", partial.display()))?;
+        }
+        image
+            .unpack(&partial)
+            .with_context(|| format!("cannot unpack the image into {}", partial.display()))?;
+        std::fs::rename(&partial, &root)
+            .with_context(|| format!("cannot write {}", root.display()))?;
+    }
+    let run = image.run_config()?;
+    let rooted = run
+        .rooted(&root)
+        .context("the import-csv image has no entrypoint")?;
+    let mut entry = EcsImage::program(&rooted.program);
+    for (name, value) in rooted.environment {
+        entry = entry.with_env(name, value);
     }
     local
         .ministack
-        .register_ecs_image(&image, EcsImage::program(&program))
+        .register_ecs_image(&reference, entry)
         .context("cannot register the import task with the local emulator")?;
-    Ok(())
-}
-
-/// Writes an executable file atomically (aside, then renamed).
-fn write_executable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("cannot make {} executable", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

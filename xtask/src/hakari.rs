@@ -1,7 +1,6 @@
 //! `cargo xtask hakari`: regenerates `crates/workspace-hack` with cargo-hakari (installed pinned
 //! into `.local/cargo-hakari` on first use), so that every build resolves the same features.
 
-use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::Context as _;
@@ -13,7 +12,7 @@ const HAKARI_VERSION: &str = "0.9.39";
 
 pub(crate) fn run(args: &HakariArgs) -> anyhow::Result<ExitCode> {
     let root = crate::workspace_root();
-    let hakari = install(&root)?;
+    let hakari = crate::cargo_tool::install(&root, "cargo-hakari", HAKARI_VERSION)?;
     let steps: &[&[&str]] = if args.check {
         &[
             &["hakari", "generate", "--diff"],
@@ -42,36 +41,4 @@ pub(crate) fn run(args: &HakariArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The pinned cargo-hakari binary, installed with `cargo install` when it is missing.
-fn install(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let prefix = root.join(".local").join("cargo-hakari");
-    let binary = prefix.join("bin").join("cargo-hakari");
-    let installed = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(HAKARI_VERSION));
-    if installed {
-        return Ok(binary);
-    }
-    eprintln!(
-        "installing cargo-hakari {HAKARI_VERSION} into {}",
-        prefix.display()
-    );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "install",
-            "cargo-hakari",
-            "--locked",
-            "--version",
-            HAKARI_VERSION,
-            "--root",
-        ])
-        .arg(&prefix)
-        .status()
-        .context("cannot run cargo install")?;
-    anyhow::ensure!(status.success(), "cargo install cargo-hakari failed");
-    Ok(binary)
 }

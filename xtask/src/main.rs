@@ -3,7 +3,9 @@
 mod aws_env;
 mod bench;
 mod bench_load;
+mod bootstrap;
 mod build;
+mod cargo_tool;
 mod cleanup;
 mod cli;
 mod demo;
@@ -16,12 +18,15 @@ mod local;
 mod migrate;
 mod preview;
 mod progress;
+mod push_image;
 mod redrive;
 mod render;
+mod scan;
 mod test;
 mod upload;
 mod validate;
 mod validate_csv;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -52,6 +57,9 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
         Command::Redrive(args) => redrive::run(&args),
+        Command::PushImage(args) => push_image::run(&args),
+        Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Scan(args) => scan::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -321,6 +321,13 @@ async fn deploy_preview(
         json: args.json,
         artifacts: args.artifacts.clone(),
         preview_host: Some(args.preview.from),
+        // A pull request's runner cannot reach staging's private database: the preview's schema
+        // is migrated by a one-off task of its own import task, inside the VPC.
+        migrate_with: if args.preview.from == EnvironmentName::Staging {
+            crate::cli::MigrateWith::Task
+        } else {
+            crate::cli::MigrateWith::Direct
+        },
         ..Default::default()
     };
     let summary = deploy_environment(environment, &options).await?;

@@ -6,8 +6,69 @@ use anyhow::Context as _;
 
 use crate::cli::TestArgs;
 
+/// Programs the tests run that come from Debian's packages: `(program, package)`.
+const SYSTEM_PROGRAMS: &[(&str, &str)] = &[
+    // The reference OCI distribution registry, on loopback, for the image push test.
+    ("docker-registry", "docker-registry"),
+    // An independent OCI client that pulls the pushed image back by digest.
+    ("skopeo", "skopeo"),
+];
+
+/// Whether `program` is on PATH.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Installs the Debian packages of the programs that are missing (as root, with apt-get), or
+/// says which to install.
+fn install_system_programs() -> anyhow::Result<()> {
+    let missing: Vec<&str> = SYSTEM_PROGRAMS
+        .iter()
+        .filter(|(program, _)| !on_path(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    anyhow::ensure!(
+        is_root && on_path("apt-get"),
+        "the tests need Debian's {}: install them (`sudo apt-get install {}`) and run again",
+        missing.join(", "),
+        missing.join(" ")
+    );
+    eprintln!("installing {} (apt-get) for the tests", missing.join(", "));
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("cannot run apt-get")
+    };
+    if !install()?.success() {
+        // A fresh machine may have no package lists yet.
+        let updated = Command::new("apt-get")
+            .args(["update", "-qq"])
+            .status()
+            .context("cannot run apt-get update")?;
+        anyhow::ensure!(updated.success(), "apt-get update failed");
+        anyhow::ensure!(
+            install()?.success(),
+            "apt-get install {} failed",
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let root = crate::workspace_root();
+    install_system_programs()?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"])

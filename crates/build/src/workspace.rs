@@ -29,6 +29,9 @@ pub struct Function {
     pub package_id: String,
     /// The name of the package's binary target.
     pub binary: String,
+    /// Whether it ships as a container image (`[package.metadata.userlog] container-image =
+    /// true`): then it is linked statically, since the image holds nothing it could load.
+    pub container_image: bool,
 }
 
 /// The part of the workspace the build needs.
@@ -57,6 +60,8 @@ struct MetadataPackage {
     name: String,
     manifest_path: PathBuf,
     targets: Vec<MetadataTarget>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +91,12 @@ impl Workspace {
                 name: package.name.clone(),
                 package_id: package.id.clone(),
                 binary: binary_target(package)?,
+                container_image: package
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.pointer("/userlog/container-image"))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
             });
         }
         if functions.is_empty() {
@@ -240,7 +251,28 @@ pub struct BuildOutcome {
     pub status: ExitStatus,
 }
 
-/// Builds `functions` with one cargo invocation; cargo's progress and diagnostics go to stderr.
+/// The command that links one container-image function statically (`+crt-static`, which glibc
+/// supports for programs that load nothing at run time). `cargo rustc` passes the flag to the
+/// function's own binary only: its dependencies are the same compiled crates every other build
+/// uses, so nothing is compiled twice.
+pub fn static_build_command(cargo: &OsStr, manifest_path: &Path, function: &Function) -> Command {
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "rustc",
+            "--release",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(manifest_path)
+        .args(["-p", &function.name, "--bin", &function.binary])
+        .args(["--", "-C", "target-feature=+crt-static"]);
+    command
+}
+
+/// Builds `functions`: the Lambda functions with one cargo invocation, then each container-image
+/// function linked statically; cargo's progress and diagnostics go to stderr.
 ///
 /// A function that does not compile does not stop the others: it is listed in
 /// [`BuildOutcome::failed`].
@@ -249,7 +281,41 @@ pub fn build(
     manifest_path: &Path,
     functions: &[&Function],
 ) -> Result<BuildOutcome, BuildError> {
-    let mut command = build_command(cargo, manifest_path, functions);
+    let (images, zips): (Vec<&Function>, Vec<&Function>) = functions
+        .iter()
+        .partition(|function| function.container_image);
+    let mut commands = Vec::new();
+    if !zips.is_empty() {
+        commands.push((build_command(cargo, manifest_path, &zips), zips));
+    }
+    for function in images {
+        commands.push((
+            static_build_command(cargo, manifest_path, function),
+            vec![function],
+        ));
+    }
+    let mut outcome: Option<BuildOutcome> = None;
+    for (command, built) in commands {
+        let next = run_build(command, &built)?;
+        outcome = Some(match outcome {
+            None => next,
+            Some(mut so_far) => {
+                so_far.executables.extend(next.executables);
+                so_far.failed.extend(next.failed);
+                so_far.failed.sort();
+                so_far.command = format!("{}; {}", so_far.command, next.command);
+                if so_far.status.success() {
+                    so_far.status = next.status;
+                }
+                so_far
+            }
+        });
+    }
+    outcome.ok_or_else(|| BuildError::NoFunctions(manifest_path.to_path_buf()))
+}
+
+/// Runs one cargo build and reads which of `functions` it produced.
+fn run_build(mut command: Command, functions: &[&Function]) -> Result<BuildOutcome, BuildError> {
     let shown = describe(&command);
     let spawn_error = |source| BuildError::Spawn {
         command: shown.clone(),

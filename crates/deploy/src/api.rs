@@ -46,6 +46,9 @@ pub enum TemplateSource {
     Url(String),
     /// The stack's current template (a parameters-only change).
     UsePrevious,
+    /// A template sent in the request (up to 51,200 bytes): the bootstrap, whose bucket does
+    /// not exist before it.
+    Body(String),
 }
 
 /// A change set to create.

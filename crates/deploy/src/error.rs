@@ -99,6 +99,14 @@ pub enum DeployError {
     /// A setting the deploy needs is missing.
     #[error("{0}")]
     Settings(String),
+    /// The import task's image could not be pushed, or the repository does not hold it.
+    #[error("the import task's image {reference}: {reason}")]
+    Image {
+        /// `host/repository:tag`.
+        reference: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// The stack is in a state that no change set can start from.
     #[error("the stack {stack} is {status}: {advice}")]
     StackNotReady {

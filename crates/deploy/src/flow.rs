@@ -53,8 +53,14 @@ pub struct DeployRequest {
     pub external_database: Option<ExternalDatabase>,
     /// The database to migrate (`None`: the step is skipped and the summary says so).
     pub database_url: Option<String>,
+    /// Run the migrations as a one-off task of the import image in the environment's network
+    /// instead of connecting to `database_url` from here.
+    pub migrate_in_task: bool,
     /// The import task's image tag.
     pub image_tag: String,
+    /// The import task's image, pushed to the environment's image repository before the stack
+    /// update (`None` on the emulator, which runs the unpacked image itself).
+    pub image: Option<userlog_image::Layout>,
     /// Whether destructive changes may go ahead in production.
     pub allow_destructive: bool,
     /// Who deploys, for the lock.
@@ -115,8 +121,11 @@ pub struct DeploySummary {
     pub destructive: Vec<String>,
     /// What the local emulator could not take.
     pub adaptations: Vec<Adaptation>,
-    /// The migrations applied (`None`: the step was skipped).
+    /// The migrations applied (`None`: the step was skipped, or ran in a task).
     pub migrations_applied: Option<Vec<String>>,
+    /// The one-off task the migrations ran in (`--migrate-with task`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration_task: Option<String>,
     /// The alias moves made.
     pub released: Vec<AliasMove>,
     /// The version `stable` of every function points to afterwards.
@@ -275,6 +284,9 @@ async fn deploy_locked(
         }
         code_keys.insert(function.name.clone(), key);
     }
+    if !target.is_local {
+        push_image(aws, request, progress).await?;
+    }
     let (template, adaptations) = deployable_template(request);
     for adaptation in &adaptations {
         progress.warn(&adaptation.line());
@@ -400,6 +412,7 @@ async fn deploy_locked(
         destructive: Vec::new(),
         adaptations,
         migrations_applied: None,
+        migration_task: None,
         released: Vec::new(),
         versions: BTreeMap::new(),
         health: Vec::new(),
@@ -454,6 +467,20 @@ async fn deploy_locked(
 
     // Migrate.
     match &request.database_url {
+        _ if request.migrate_in_task => {
+            let state_machine = aws
+                .describe_stack(&stack_name)
+                .await?
+                .and_then(|s| s.outputs.get(crate::upload::STATE_MACHINE_OUTPUT).cloned())
+                .ok_or_else(|| {
+                    DeployError::other(format!(
+                        "{stack_name} has no output {}: the migration task cannot be found",
+                        crate::upload::STATE_MACHINE_OUTPUT
+                    ))
+                })?;
+            let task = crate::migrate_task::run(aws, &state_machine, progress).await?;
+            summary.migration_task = Some(task);
+        }
         Some(url) => {
             let schema = manifest
                 .database_schema
@@ -655,6 +682,65 @@ async fn release(
 /// Moves aliases with a stack update that changes only their version parameters, so that the
 /// stack and the aliases never disagree.
 #[allow(clippy::too_many_arguments)]
+/// Pushes the import task's image to the repository the task definition names, and refuses to
+/// go on unless the repository then holds exactly that image under the tag.
+async fn push_image(
+    aws: &Aws,
+    request: &DeployRequest,
+    progress: &dyn Progress,
+) -> Result<(), DeployError> {
+    let Some(named) = crate::target::task_image(&request.rendered, &request.image_tag) else {
+        return Ok(());
+    };
+    let image_error = |reason: String| DeployError::Image {
+        reference: named.clone(),
+        reason,
+    };
+    let layout = request.image.as_ref().ok_or_else(|| {
+        image_error("the build has no image; build again with `cargo xtask build`".to_owned())
+    })?;
+    let reference =
+        userlog_image::Reference::parse(&named).map_err(|e| image_error(e.to_string()))?;
+    progress.step(&format!("pushing the import task's image to {named}"));
+    let (host, token) = aws.registry_login().await?;
+    if host != reference.host {
+        return Err(image_error(format!(
+            "the account's registry is {host}, not the host the task definition names"
+        )));
+    }
+    let registry = userlog_image::Registry::new(&host, false).with_basic_token(&token);
+    let pushed = registry
+        .push(layout, &reference.repository, &request.image_tag)
+        .await
+        .map_err(|e| image_error(e.to_string()))?;
+    progress.detail(&format!(
+        "{} blob(s) uploaded, {} already there; {}",
+        pushed.uploaded.len(),
+        pushed.present.len(),
+        pushed.digest
+    ));
+    let held = registry
+        .manifest_digest(&reference.repository, &request.image_tag)
+        .await
+        .map_err(|e| image_error(e.to_string()))?;
+    check_held_image(held.as_deref(), layout.image.digest()).map_err(image_error)
+}
+
+/// Whether the repository's tag names the image the deploy built (tags are immutable in the
+/// image repositories, so a tag pushed earlier by another build keeps its other image).
+pub fn check_held_image(held: Option<&str>, built: &str) -> Result<(), String> {
+    match held {
+        Some(digest) if digest == built => Ok(()),
+        Some(digest) => Err(format!(
+            "the repository's tag names {digest}, not the built image {built}; the task definition is not pointed at it"
+        )),
+        None => Err(
+            "the repository does not hold the tag after the push; the task definition is not pointed at it"
+                .to_owned(),
+        ),
+    }
+}
+
 pub(crate) async fn move_aliases(
     aws: &Aws,
     manifest: &StackManifest,

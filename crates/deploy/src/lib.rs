@@ -4,6 +4,7 @@
 pub mod adapt;
 pub mod api;
 pub mod bake;
+pub mod bootstrap;
 pub mod canary;
 pub mod changeset;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod flow;
 pub mod load;
 pub mod lock;
+pub mod migrate_task;
 pub mod preview;
 pub mod progress;
 pub mod redrive;

@@ -43,6 +43,8 @@ pub struct Aws {
     sfn: aws_sdk_sfn::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    ecr: aws_sdk_ecr::Client,
+    ecs: aws_sdk_ecs::Client,
     backoff: Backoff,
     endpoint: Option<String>,
 }
@@ -110,6 +112,8 @@ impl Aws {
             sfn: aws_sdk_sfn::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
             backoff: Backoff::default(),
             endpoint: settings
                 .s3_endpoint_url
@@ -277,6 +281,7 @@ impl Aws {
             builder = match &request.template {
                 TemplateSource::Url(url) => builder.template_url(url),
                 TemplateSource::UsePrevious => builder.use_previous_template(true),
+                TemplateSource::Body(body) => builder.template_body(body),
             };
             builder
                 .send()
@@ -691,6 +696,153 @@ impl Aws {
     // CloudWatch: what a canary's bake watches.
 
     /// Every metric and composite alarm whose name starts with `prefix`, with its state.
+    /// A registry login for the account's image repositories (`GetAuthorizationToken`): the
+    /// registry's host and the token to send as `Authorization: Basic <token>`.
+    pub async fn registry_login(&self) -> AwsResult<(String, String)> {
+        let output = self
+            .call("GetAuthorizationToken", || async {
+                self.ecr
+                    .get_authorization_token()
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetAuthorizationToken", e))
+            })
+            .await?;
+        let data = output
+            .authorization_data()
+            .first()
+            .ok_or_else(|| AwsCallError {
+                operation: "GetAuthorizationToken".to_owned(),
+                facts: FailureFacts {
+                    kind: FailureKind::Response,
+                    code: None,
+                    status: None,
+                },
+                message: "the answer holds no authorization data".to_owned(),
+            })?;
+        let host = data
+            .proxy_endpoint()
+            .unwrap_or_default()
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
+        Ok((
+            host,
+            data.authorization_token().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    /// The definition of a deployed state machine, as Step Functions holds it (substitutions
+    /// resolved).
+    pub async fn state_machine_definition(&self, arn: &str) -> AwsResult<String> {
+        let output = self
+            .call("DescribeStateMachine", || async {
+                self.sfn
+                    .describe_state_machine()
+                    .state_machine_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeStateMachine", e))
+            })
+            .await?;
+        Ok(output.definition().to_owned())
+    }
+
+    /// Starts one task of `task` whose container runs `command`; the task's ARN.
+    pub async fn run_task(
+        &self,
+        task: &crate::migrate_task::MigrationTask,
+        command: &[&str],
+    ) -> AwsResult<String> {
+        use aws_sdk_ecs::types::{
+            AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType,
+            NetworkConfiguration, TaskOverride,
+        };
+        let network = AwsVpcConfiguration::builder()
+            .set_subnets(Some(task.subnets.clone()))
+            .set_security_groups(Some(task.security_groups.clone()))
+            .set_assign_public_ip(task.assign_public_ip.as_deref().map(AssignPublicIp::from))
+            .build()
+            .map_err(|e| construction("RunTask", &e))?;
+        let overrides = TaskOverride::builder()
+            .container_overrides(
+                ContainerOverride::builder()
+                    .name(&task.container)
+                    .set_command(Some(command.iter().map(|c| (*c).to_owned()).collect()))
+                    .build(),
+            )
+            .build();
+        let output = self
+            .call("RunTask", || async {
+                self.ecs
+                    .run_task()
+                    .cluster(&task.cluster)
+                    .task_definition(&task.task_definition)
+                    .set_launch_type(task.launch_type.as_deref().map(LaunchType::from))
+                    .network_configuration(
+                        NetworkConfiguration::builder()
+                            .awsvpc_configuration(network.clone())
+                            .build(),
+                    )
+                    .overrides(overrides.clone())
+                    .started_by("userlog-deploy")
+                    .send()
+                    .await
+                    .map_err(|e| call_error("RunTask", e))
+            })
+            .await?;
+        if let Some(failure) = output.failures().first() {
+            return Err(AwsCallError {
+                operation: "RunTask".to_owned(),
+                facts: FailureFacts {
+                    kind: FailureKind::Service,
+                    code: failure.reason().map(str::to_owned),
+                    status: None,
+                },
+                message: format!(
+                    "{}: {}",
+                    failure.reason().unwrap_or("the task did not start"),
+                    failure.detail().unwrap_or_default()
+                ),
+            });
+        }
+        Ok(output
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// How a task ended, once it has stopped (`None` while it runs).
+    pub async fn stopped_task(
+        &self,
+        cluster: &str,
+        arn: &str,
+    ) -> AwsResult<Option<crate::migrate_task::TaskEnd>> {
+        let output = self
+            .call("DescribeTasks", || async {
+                self.ecs
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .tasks(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("DescribeTasks", e))
+            })
+            .await?;
+        let Some(task) = output.tasks().first() else {
+            return Ok(None);
+        };
+        if task.last_status() != Some("STOPPED") {
+            return Ok(None);
+        }
+        Ok(Some(crate::migrate_task::TaskEnd {
+            exit_code: task.containers().first().and_then(|c| c.exit_code()),
+            stopped_reason: task.stopped_reason().unwrap_or_default().to_owned(),
+        }))
+    }
+
     pub async fn alarms(&self, prefix: &str) -> AwsResult<Vec<AlarmReading>> {
         let mut readings = Vec::new();
         let mut token: Option<String> = None;

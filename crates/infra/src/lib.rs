@@ -19,6 +19,7 @@ pub mod iam;
 pub mod jsonpath;
 pub mod output;
 pub mod render;
+pub mod scan;
 pub mod subst;
 pub mod templates;
 pub mod tools;

@@ -24,6 +24,21 @@ impl Templates {
         Ok(Templates { files })
     }
 
+    /// These templates with `project.yaml`'s `repository` (the GitHub repository the deploy
+    /// roles trust) set to `repository`.
+    pub fn with_repository(mut self, repository: &str) -> Result<Self, InfraError> {
+        let file = "project.yaml";
+        let mut project: serde_yaml::Value =
+            serde_yaml::from_str(self.get(file)?).map_err(|err| InfraError::invalid(file, err))?;
+        let mapping = project
+            .as_mapping_mut()
+            .ok_or_else(|| InfraError::invalid(file, "not a mapping"))?;
+        mapping.insert("repository".into(), repository.into());
+        let text = serde_yaml::to_string(&project).map_err(|err| InfraError::invalid(file, err))?;
+        self.files.insert(file.to_owned(), text);
+        Ok(self)
+    }
+
     /// The text of one file.
     pub fn get(&self, path: &str) -> Result<&str, InfraError> {
         self.files

@@ -7,7 +7,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 /// The pinned cfn-lint.
-pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.51.0";
+pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.58.0";
 
 /// Installing or running a tool failed.
 #[derive(Debug, thiserror::Error)]

@@ -277,6 +277,39 @@ fn check_template(rendered: &Rendered, template: &Template<'_>) -> Vec<(String, 
     problems
 }
 
+/// What a GitHub OIDC token subject names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum GitHubSubject {
+    /// `repo:R:ref:refs/heads/B` (or a tag): any job on that ref.
+    Ref,
+    /// `repo:R:environment:E`: a job in that environment.
+    Environment,
+    /// `repo:R:pull_request`: a pull request's job.
+    PullRequest,
+}
+
+/// What `sub` names, when it names exactly one ref, environment or pull request of `repository`
+/// (no wildcard, no other repository).
+fn github_subject(sub: &str, repository: &str) -> Option<GitHubSubject> {
+    let rest = sub.strip_prefix(&format!("repo:{repository}:"))?;
+    if sub.contains(['*', '?']) {
+        return None;
+    }
+    let named = |value: &str| !value.is_empty() && !value.contains(':');
+    if rest == "pull_request" {
+        Some(GitHubSubject::PullRequest)
+    } else if let Some(name) = rest.strip_prefix("environment:") {
+        named(name).then_some(GitHubSubject::Environment)
+    } else if let Some(reference) = rest.strip_prefix("ref:refs/") {
+        let name = reference
+            .strip_prefix("heads/")
+            .or_else(|| reference.strip_prefix("tags/"))?;
+        named(name).then_some(GitHubSubject::Ref)
+    } else {
+        None
+    }
+}
+
 /// The deploy roles of the bootstrap template: their form, and that only this repository's
 /// workflows can assume the ones GitHub assumes.
 fn check_deploy_roles(
@@ -355,11 +388,24 @@ fn check_deploy_roles(
             if subjects.is_empty() {
                 problems.push((subject.clone(), "trusts every GitHub repository: require token.actions.githubusercontent.com:sub".to_owned()));
             }
-            for sub in subjects {
-                let sub = sub.as_str().unwrap_or_default();
-                if !sub.starts_with(&format!("repo:{repository}:")) || sub.contains('*') {
+            let subjects: Vec<&str> = subjects
+                .iter()
+                .map(|sub| sub.as_str().unwrap_or_default())
+                .collect();
+            for sub in &subjects {
+                if github_subject(sub, repository).is_none() {
                     problems.push((subject.clone(), format!("trusts the subject `{sub}`, which is not exactly a ref, environment or pull request of {repository}")));
                 }
+            }
+            let kinds: BTreeSet<GitHubSubject> = subjects
+                .iter()
+                .filter_map(|sub| github_subject(sub, repository))
+                .collect();
+            if kinds.contains(&GitHubSubject::Environment) && kinds.contains(&GitHubSubject::Ref) {
+                problems.push((
+                    subject.clone(),
+                    "trusts a branch as well as an environment: a job on the branch would skip the environment's protection rules".to_owned(),
+                ));
             }
         }
     }

@@ -427,3 +427,108 @@ fn a_database_function_without_reserved_concurrency_or_a_share() {
         "#]],
     );
 }
+
+/// The trust condition of staging's GitHub deploy role.
+fn deploy_trust(rendered: &mut Rendered) -> &mut Value {
+    common::at(
+        rendered
+            .bootstrap
+            .as_mut()
+            .expect("staging has a bootstrap"),
+        &[
+            "Resources",
+            "GitHubDeployRole",
+            "Properties",
+            "AssumeRolePolicyDocument",
+            "Statement",
+            "0",
+            "Condition",
+        ],
+    )
+}
+
+const SUB: &str = "token.actions.githubusercontent.com:sub";
+
+#[test]
+fn a_deploy_role_that_trusts_any_subject_of_the_repository() {
+    check(
+        |r| deploy_trust(r)["StringEquals"][SUB] = "repo:userlog/userlog:*".into(),
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts the subject `repo:userlog/userlog:*`, which is not exactly a ref, environment or pull request of userlog/userlog
+        "#]],
+    );
+}
+
+#[test]
+fn a_deploy_role_that_trusts_another_repository() {
+    check(
+        |r| {
+            deploy_trust(r)["StringEquals"][SUB] =
+                "repo:someone-else/userlog:environment:staging".into();
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts the subject `repo:someone-else/userlog:environment:staging`, which is not exactly a ref, environment or pull request of userlog/userlog
+        "#]],
+    );
+}
+
+#[test]
+fn a_deploy_role_without_a_subject() {
+    check(
+        |r| {
+            deploy_trust(r)["StringEquals"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove(SUB);
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts every GitHub repository: require token.actions.githubusercontent.com:sub
+        "#]],
+    );
+}
+
+#[test]
+fn a_deploy_role_matched_with_string_like() {
+    check(
+        |r| {
+            let condition = deploy_trust(r);
+            let equals = condition["StringEquals"].clone();
+            condition.as_mapping_mut().unwrap().remove("StringEquals");
+            condition["StringLike"] = equals;
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts GitHub with StringLike: name the subjects exactly (StringEquals)
+            error[iam] staging bootstrap GitHubDeployRole: trusts GitHub without requiring the audience sts.amazonaws.com
+            error[iam] staging bootstrap GitHubDeployRole: trusts every GitHub repository: require token.actions.githubusercontent.com:sub
+        "#]],
+    );
+}
+
+#[test]
+fn a_deploy_role_for_any_audience() {
+    check(
+        |r| {
+            deploy_trust(r)["StringEquals"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("token.actions.githubusercontent.com:aud");
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts GitHub without requiring the audience sts.amazonaws.com
+        "#]],
+    );
+}
+
+#[test]
+fn a_deploy_role_that_trusts_a_branch_next_to_its_environment() {
+    check(
+        |r| {
+            deploy_trust(r)["StringEquals"][SUB] = common::yaml(
+                "[repo:userlog/userlog:environment:staging, repo:userlog/userlog:ref:refs/heads/main]",
+            );
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: trusts a branch as well as an environment: a job on the branch would skip the environment's protection rules
+        "#]],
+    );
+}
