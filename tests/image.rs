@@ -160,7 +160,13 @@ fn the_image_pushes_pulls_back_by_digest_and_runs_from_its_own_files() {
     pulled.unpack(&rootfs).expect("the image unpacks");
     let run = pulled.run_config().expect("a config");
     assert_eq!(run.user, "65532:65532", "not root");
-    let output = Command::new("chroot")
+    // The program is found on this process's PATH: the child's environment is emptied.
+    let chroot = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join("chroot"))
+        .find(|path| path.is_file())
+        .expect("chroot (coreutils)");
+    let output = Command::new(chroot)
         .arg(&rootfs)
         .args(&run.entrypoint)
         .env_clear()
