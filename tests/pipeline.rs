@@ -825,11 +825,17 @@ fn unknown_file(dir: &Path, prefix: &str) -> PathBuf {
     path
 }
 
+/// Copies a build directory with what is under it (the image layout is a directory of its own).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("a directory");
     for entry in std::fs::read_dir(from).expect("the build directory") {
         let entry = entry.expect("an entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("a copy");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("a copy");
+        }
     }
 }
 

@@ -721,6 +721,12 @@ class LocalTaskRunner:
             failure = {"arn": data.get("taskDefinition", ""), "reason": fault["runTaskFailure"]}
             return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(
                 {"tasks": [], "failures": [failure]}).encode("utf-8")
+        # CloudFormation passes a task definition's Cpu and Memory through as the template's
+        # numbers; AWS coerces them to the strings the ECS API returns (the SDKs refuse numbers).
+        definition = self.ecs._task_defs.get(self.ecs._resolve_td_key(data.get("taskDefinition", "")))
+        for field in ("cpu", "memory"):
+            if definition is not None and isinstance(definition.get(field), (int, float)):
+                definition[field] = str(definition[field])
         response = self.original_run_task(data)
         status, _headers, body = response
         if status >= 400 or not body:

@@ -111,7 +111,7 @@ fn checkov() -> anyhow::Result<ExitCode> {
         let mut command = Command::new(&program);
         command
             .args(["--framework", "cloudformation", "--output", "json"])
-            .args(["--skip-download", "--no-guide"]);
+            .arg("--skip-download");
         for name in ["template.yaml", "bootstrap.yaml"] {
             if files.contains_key(name) {
                 command.arg("--file").arg(dir.join(name));
