@@ -18,7 +18,9 @@ mod preview;
 mod progress;
 mod redrive;
 mod render;
+mod serve_api;
 mod test;
+mod token;
 mod upload;
 mod validate;
 mod validate_csv;
@@ -52,6 +54,8 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
         Command::Redrive(args) => redrive::run(&args),
+        Command::ServeApi(args) => serve_api::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     bench::record_peak_rss();
     match result {
