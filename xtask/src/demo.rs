@@ -329,7 +329,9 @@ const SERVE_API_PORT: u16 = 8080;
 
 /// The user the demo's `curl` line asks for: the first with statistics, else the first sample user.
 fn report_user(statistics: &[StatisticsRow]) -> &str {
-    statistics.first().map_or("U00001", |row| row.user_id.as_str())
+    statistics
+        .first()
+        .map_or("U00001", |row| row.user_id.as_str())
 }
 
 /// The `curl` line that asks the local statistics API for `user`'s statistics with a token of

@@ -60,7 +60,9 @@ pub(crate) fn jwks_address(url: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("the local JWKS URL `{url}` is not http://"))?;
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     if format!("/{path}") != JWKS_PATH {
-        return Err(format!("the local JWKS URL `{url}` does not end in {JWKS_PATH}"));
+        return Err(format!(
+            "the local JWKS URL `{url}` does not end in {JWKS_PATH}"
+        ));
     }
     let addr: SocketAddr = authority
         .parse()
@@ -68,7 +70,9 @@ pub(crate) fn jwks_address(url: &str) -> Result<SocketAddr, String> {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => Ok(addr),
         IpAddr::V6(ip) if ip.is_loopback() => Ok(addr),
-        _ => Err(format!("the local JWKS URL `{url}` is not on the loopback address")),
+        _ => Err(format!(
+            "the local JWKS URL `{url}` is not on the loopback address"
+        )),
     }
 }
 
@@ -129,13 +133,28 @@ mod tests {
             let got = jwks_address(url).map(|a| a.to_string());
             match expected {
                 Ok(addr) => assert_eq!(got, Ok(addr.to_owned()), "{url}"),
-                Err(part) => assert!(got.as_ref().is_err_and(|e| e.contains(part)), "{url}: {got:?}"),
+                Err(part) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(part)),
+                    "{url}: {got:?}"
+                ),
             }
         };
-        check("http://127.0.0.1:8081/.well-known/jwks.json", Ok("127.0.0.1:8081"));
-        check("https://auth.example.com/.well-known/jwks.json", Err("is not http://"));
-        check("http://10.0.0.1:8081/.well-known/jwks.json", Err("not on the loopback"));
-        check("http://localhost:8081/.well-known/jwks.json", Err("IP address"));
+        check(
+            "http://127.0.0.1:8081/.well-known/jwks.json",
+            Ok("127.0.0.1:8081"),
+        );
+        check(
+            "https://auth.example.com/.well-known/jwks.json",
+            Err("is not http://"),
+        );
+        check(
+            "http://10.0.0.1:8081/.well-known/jwks.json",
+            Err("not on the loopback"),
+        );
+        check(
+            "http://localhost:8081/.well-known/jwks.json",
+            Err("IP address"),
+        );
         check("http://127.0.0.1:8081/keys", Err("does not end in"));
         assert!(local_only("local", "token").is_ok());
         assert_eq!(

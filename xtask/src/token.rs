@@ -46,7 +46,9 @@ fn expiry(exp: Option<&str>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String
         None => Ok(now + TimeDelta::hours(1)),
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| format!("--exp `{text}` is not an RFC 3339 time such as 2026-12-01T00:00:00Z")),
+            .map_err(|_| {
+                format!("--exp `{text}` is not an RFC 3339 time such as 2026-12-01T00:00:00Z")
+            }),
     }
 }
 

@@ -149,9 +149,15 @@ impl AuditLog {
             .last_evaluated_key()
             .filter(|key| !key.is_empty())
             .map(|key| AuditKey {
-                user_id: string_attribute(key, "userId").unwrap_or_default().to_owned(),
-                timestamp: string_attribute(key, "timestamp").unwrap_or_default().to_owned(),
-                execution_name: string_attribute(key, "executionName").unwrap_or_default().to_owned(),
+                user_id: string_attribute(key, "userId")
+                    .unwrap_or_default()
+                    .to_owned(),
+                timestamp: string_attribute(key, "timestamp")
+                    .unwrap_or_default()
+                    .to_owned(),
+                execution_name: string_attribute(key, "executionName")
+                    .unwrap_or_default()
+                    .to_owned(),
             });
         Ok(AuditPage { records, next })
     }

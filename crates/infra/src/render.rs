@@ -1067,7 +1067,10 @@ mod preview_tests {
         )
         .unwrap();
         let found = function_environment(&template, "F");
-        assert_eq!(found.into_iter().collect::<Vec<_>>(), vec![("A".to_owned(), "x".to_owned())]);
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            vec![("A".to_owned(), "x".to_owned())]
+        );
         assert!(function_environment(&template, "G").is_empty());
     }
 }

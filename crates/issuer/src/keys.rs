@@ -164,7 +164,9 @@ impl SigningKey {
         let signing_input = format!(
             "{}.{}",
             encode_json(header)?,
-            encode_json(&serde_json::to_value(claims).map_err(|e| IssuerError::Crypto(e.to_string()))?)?
+            encode_json(
+                &serde_json::to_value(claims).map_err(|e| IssuerError::Crypto(e.to_string()))?
+            )?
         );
         let signature = match &self.pair {
             Pair::Ec(pair) => pair
@@ -209,7 +211,10 @@ fn rsa_public_numbers(der: &[u8]) -> Option<(&[u8], &[u8])> {
                 return None;
             }
             let (bytes, rest) = rest.split_at(count);
-            (bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)), rest)
+            (
+                bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)),
+                rest,
+            )
         };
         (rest.len() >= length).then(|| rest.split_at(length))
     }
@@ -242,7 +247,9 @@ fn thumbprint(members: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+    };
 
     use super::*;
 
@@ -298,6 +305,9 @@ mod tests {
             "kty": "RSA",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
         });
-        assert_eq!(thumbprint(&members), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&members),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 }

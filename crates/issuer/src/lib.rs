@@ -187,7 +187,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "{mode:o}");
         }
         std::fs::write(dir.join(KEY_FILE), b"not a key").unwrap();
@@ -205,6 +208,9 @@ mod tests {
         assert_eq!(claims.nbf, past.timestamp() - 3600);
         let later = now + chrono::TimeDelta::hours(1);
         let claims = TokenClaims::new("i", "s", &["a".to_owned()], now, later);
-        assert_eq!((claims.nbf, claims.exp), (now.timestamp(), later.timestamp()));
+        assert_eq!(
+            (claims.nbf, claims.exp),
+            (now.timestamp(), later.timestamp())
+        );
     }
 }

@@ -89,7 +89,9 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(answer(&shared, request.method(), request.uri().path())) }
+                async move {
+                    Ok::<_, Infallible>(answer(&shared, request.method(), request.uri().path()))
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

@@ -233,8 +233,8 @@ impl Api {
         let limit = limit(query, path)?;
         let after = match param(query, "cursor") {
             Some(text) => {
-                let (timestamp, execution_name) = Cursor::history(text, user.as_str())
-                    .map_err(|_| bad_cursor(path))?;
+                let (timestamp, execution_name) =
+                    Cursor::history(text, user.as_str()).map_err(|_| bad_cursor(path))?;
                 Some(AuditKey {
                     user_id: user.as_str().to_owned(),
                     timestamp,
@@ -281,9 +281,9 @@ impl Api {
             .imports(limit, before)
             .await
             .map_err(|e| fail(store_problem(&e, path)))?;
-        let next = page.next.map(|before_import_id| {
-            Cursor::Imports { before_import_id }.encode()
-        });
+        let next = page
+            .next
+            .map(|before_import_id| Cursor::Imports { before_import_id }.encode());
         Ok(Response::json(
             200,
             &json!({"items": page.items, "nextCursor": next}),
@@ -333,7 +333,9 @@ fn unauthorized(err: &AuthError, path: &str) -> Response {
     }
     let challenge = match err.challenge_error() {
         None => format!("Bearer realm=\"{REALM}\""),
-        Some(code) => format!("Bearer realm=\"{REALM}\", error=\"{code}\", error_description=\"{err}\""),
+        Some(code) => {
+            format!("Bearer realm=\"{REALM}\", error=\"{code}\", error_description=\"{err}\"")
+        }
     };
     Response::problem(&Problem::new(ApiCode::Unauthorized, err.to_string(), path))
         .with_header("www-authenticate", challenge)
@@ -440,8 +442,10 @@ pub fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
-            && let (Some(Some(high)), Some(Some(low))) =
-                (bytes.get(i + 1).map(|b| hex(*b)), bytes.get(i + 2).map(|b| hex(*b)))
+            && let (Some(Some(high)), Some(Some(low))) = (
+                bytes.get(i + 1).map(|b| hex(*b)),
+                bytes.get(i + 2).map(|b| hex(*b)),
+            )
         {
             out.push((high * 16 + low) as u8);
             i += 3;
@@ -459,11 +463,15 @@ mod tests {
 
     #[test]
     fn paths_map_to_routes_with_their_segments_decoded() {
-        let check = |path: &str, expected: Option<Route>| assert_eq!(Route::of(path), expected, "{path}");
+        let check =
+            |path: &str, expected: Option<Route>| assert_eq!(Route::of(path), expected, "{path}");
         check("/health", Some(Route::Health));
         check("/users/U001/stats", Some(Route::UserStats("U001".into())));
         check("/users/a%2Fb/stats", Some(Route::UserStats("a/b".into())));
-        check("/users/U001/history", Some(Route::UserHistory("U001".into())));
+        check(
+            "/users/U001/history",
+            Some(Route::UserHistory("U001".into())),
+        );
         check("/imports", Some(Route::Imports));
         check("/imports/e-1", Some(Route::Import("e-1".into())));
         check("/imports/", Some(Route::Import(String::new())));
@@ -515,7 +523,9 @@ mod tests {
         let expired = unauthorized(&AuthError::Expired, "/imports");
         assert_eq!(
             expired.header("www-authenticate"),
-            Some("Bearer realm=\"userlog-stats-api\", error=\"invalid_token\", error_description=\"the token has expired\"")
+            Some(
+                "Bearer realm=\"userlog-stats-api\", error=\"invalid_token\", error_description=\"the token has expired\""
+            )
         );
         assert_eq!(expired.header("content-type"), Some(PROBLEM_JSON));
         assert_eq!(

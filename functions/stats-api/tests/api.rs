@@ -102,11 +102,13 @@ impl Fixture {
     /// A user, and for `counts` an import and statistics from it.
     async fn seed(&self, user: &str, counts: Option<(i32, i32, i64)>) {
         let pool = self.database.pool();
-        sqlx::query("INSERT INTO users (user_id, username, email) VALUES ($1, $1, $1 || '@example.com')")
-            .bind(user)
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO users (user_id, username, email) VALUES ($1, $1, $1 || '@example.com')",
+        )
+        .bind(user)
+        .execute(pool)
+        .await
+        .unwrap();
         if let Some((login, post, import_id)) = counts {
             sqlx::query(
                 "INSERT INTO user_statistics (user_id, login_count, post_count, last_updated, as_of, import_id)
@@ -147,7 +149,10 @@ fn body(response: &Response) -> Value {
 /// Checks a problem answer: status, content type and code.
 fn check_problem(response: &Response, status: u16, code: &str) {
     assert_eq!(response.status, status, "{}", response.body);
-    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
     let problem = body(response);
     assert_eq!(problem["code"], code, "{problem}");
     assert_eq!(problem["status"], status);
@@ -157,7 +162,9 @@ fn check_problem(response: &Response, status: u16, code: &str) {
 #[tokio::test]
 async fn statistics_come_with_their_import() {
     let f = fixture().await;
-    let import_id = f.import("incoming/a-20261102T000000Z.csv", "exec-1", "succeeded").await;
+    let import_id = f
+        .import("incoming/a-20261102T000000Z.csv", "exec-1", "succeeded")
+        .await;
     f.seed("U00001", Some((323, 28, import_id))).await;
     f.seed("U00002", None).await;
 
@@ -181,7 +188,12 @@ async fn statistics_come_with_their_import() {
 
     check_problem(&f.get("/users/U99999/stats").await, 404, "UserNotFound");
     check_problem(&f.get("/users/U99999/history").await, 404, "UserNotFound");
-    for bad in ["/users/U-00000000001/stats", "/users/a%2Fb/stats", "/users/%E3%83%A6/stats", "/users/a%20b/history"] {
+    for bad in [
+        "/users/U-00000000001/stats",
+        "/users/a%2Fb/stats",
+        "/users/%E3%83%A6/stats",
+        "/users/a%20b/history",
+    ] {
         check_problem(&f.get(bad).await, 400, "BadUserId");
     }
     f.database.drop_database().await.unwrap();
@@ -192,11 +204,19 @@ async fn the_ledger_pages_newest_first() {
     let f = fixture().await;
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(f.import(&format!("k{n}"), &format!("exec-{n}"), "succeeded").await);
+        ids.push(
+            f.import(&format!("k{n}"), &format!("exec-{n}"), "succeeded")
+                .await,
+        );
     }
     let first = body(&f.get("/imports?limit=2").await);
     let page_ids = |page: &Value| -> Vec<i64> {
-        page["items"].as_array().unwrap().iter().map(|i| i["importId"].as_i64().unwrap()).collect()
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["importId"].as_i64().unwrap())
+            .collect()
     };
     assert_eq!(page_ids(&first), vec![ids[4], ids[3]]);
     assert_eq!(first["items"][0]["rowsApplied"], 20);
@@ -220,11 +240,16 @@ async fn the_ledger_pages_newest_first() {
         execution_name: "e".into(),
     };
     check_problem(
-        &f.get(&format!("/imports?cursor={}", history.encode())).await,
+        &f.get(&format!("/imports?cursor={}", history.encode()))
+            .await,
         400,
         "BadCursor",
     );
-    check_problem(&f.get("/imports/no-such-execution").await, 404, "ImportNotFound");
+    check_problem(
+        &f.get("/imports/no-such-execution").await,
+        404,
+        "ImportNotFound",
+    );
     check_problem(&f.get("/imports/bad%20name").await, 400, "BadExecutionName");
     f.database.drop_database().await.unwrap();
 }
@@ -233,7 +258,10 @@ async fn the_ledger_pages_newest_first() {
 async fn tokens_are_required_except_for_the_health_check() {
     let f = fixture().await;
     let health = f.request("GET", "/health", None).await;
-    assert_eq!((health.status, body(&health)), (200, json!({"status": "ok", "database": "ok"})));
+    assert_eq!(
+        (health.status, body(&health)),
+        (200, json!({"status": "ok", "database": "ok"}))
+    );
 
     let missing = f.request("GET", "/imports", None).await;
     check_problem(&missing, 401, "Unauthorized");
@@ -242,18 +270,26 @@ async fn tokens_are_required_except_for_the_health_check() {
         Some("Bearer realm=\"userlog-stats-api\"")
     );
     let forged = f
-        .request("GET", "/users/U00001/stats", Some("Bearer eyJhbGciOiJub25lIn0.e30."))
+        .request(
+            "GET",
+            "/users/U00001/stats",
+            Some("Bearer eyJhbGciOiJub25lIn0.e30."),
+        )
         .await;
     check_problem(&forged, 401, "Unauthorized");
     assert!(
-        forged
-            .header("www-authenticate")
-            .is_some_and(|v| v.starts_with("Bearer realm=\"userlog-stats-api\", error=\"invalid_token\"")),
+        forged.header("www-authenticate").is_some_and(
+            |v| v.starts_with("Bearer realm=\"userlog-stats-api\", error=\"invalid_token\"")
+        ),
         "{:?}",
         forged.headers
     );
     // Authentication comes before input checks: a bad id without a token is a 401.
-    check_problem(&f.request("GET", "/users/a%2Fb/stats", None).await, 401, "Unauthorized");
+    check_problem(
+        &f.request("GET", "/users/a%2Fb/stats", None).await,
+        401,
+        "Unauthorized",
+    );
 
     check_problem(&f.get("/nowhere").await, 404, "NotFound");
     let post = f.request("POST", "/imports", None).await;
@@ -281,7 +317,15 @@ async fn stores_that_fail_answer_problems_without_their_internals() {
     check_problem(&stats, 503, "DatabaseError");
     for response in [&history, &import, &health, &stats] {
         let text = response.body.to_lowercase();
-        for leak in ["select", "sqlx", "pool", "dispatch", "connection refused", "panicked", ".rs:"] {
+        for leak in [
+            "select",
+            "sqlx",
+            "pool",
+            "dispatch",
+            "connection refused",
+            "panicked",
+            ".rs:",
+        ] {
             assert!(!text.contains(leak), "`{leak}` in {}", response.body);
         }
     }

@@ -149,7 +149,12 @@ async fn forged_unsigned_and_tampered_tokens_are_refused() {
     // A signature with one byte changed.
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     signature[5] ^= 1;
-    let flipped = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+    let flipped = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        URL_SAFE_NO_PAD.encode(signature)
+    );
     check(&verifier, &flipped, Err(AuthError::BadSignature)).await;
 
     // An RSA-signed token that names the EC key, and an HMAC token keyed with a public key.
@@ -161,8 +166,12 @@ async fn forged_unsigned_and_tampered_tokens_are_refused() {
         )
         .unwrap();
     check(&verifier, &mismatched, Err(AuthError::KeyMismatch)).await;
-    let hmac_header = encode_json(&json!({"alg": "HS256", "typ": "JWT", "kid": keys.rs.kid()})).unwrap();
-    let hmac = format!("{hmac_header}.{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+    let hmac_header =
+        encode_json(&json!({"alg": "HS256", "typ": "JWT", "kid": keys.rs.kid()})).unwrap();
+    let hmac = format!(
+        "{hmac_header}.{payload}.{}",
+        URL_SAFE_NO_PAD.encode([0u8; 32])
+    );
     check(&verifier, &hmac, Err(AuthError::AlgorithmNotAllowed)).await;
 
     // Not a JWT at all, and no key id.
@@ -180,8 +189,18 @@ async fn times_issuers_audiences_and_claims_are_checked() {
     let server = server(&[&keys.es]).await;
     let verifier = verifier(&server, Duration::from_secs(30));
     let sign = |changes: Value| keys.es.sign(&claims_with(changes)).unwrap();
-    check(&verifier, &sign(json!({"exp": now() - 120})), Err(AuthError::Expired)).await;
-    check(&verifier, &sign(json!({"nbf": now() + 120})), Err(AuthError::NotYetValid)).await;
+    check(
+        &verifier,
+        &sign(json!({"exp": now() - 120})),
+        Err(AuthError::Expired),
+    )
+    .await;
+    check(
+        &verifier,
+        &sign(json!({"nbf": now() + 120})),
+        Err(AuthError::NotYetValid),
+    )
+    .await;
     check(
         &verifier,
         &sign(json!({"iss": "https://other.example/"})),
@@ -225,7 +244,11 @@ async fn a_rotated_key_is_fetched_and_unknown_keys_are_rate_limited() {
         )
         .await;
     }
-    assert_eq!(server.fetches(), 1, "unknown key ids refetched within the interval");
+    assert_eq!(
+        server.fetches(),
+        1,
+        "unknown key ids refetched within the interval"
+    );
 
     // The issuer rotates: the new key is published next to the old one, then the old one goes.
     let quick = verifier(&server, Duration::from_millis(50));
@@ -234,15 +257,33 @@ async fn a_rotated_key_is_fetched_and_unknown_keys_are_rate_limited() {
     server.set_jwks(jwks(&[&keys.es, &keys.rs]));
     tokio::time::sleep(Duration::from_millis(60)).await;
     check(&quick, &keys.rs.sign(&claims()).unwrap(), Ok("alice")).await;
-    assert_eq!(server.fetches(), fetched + 1, "the new key id fetched the JWKS");
+    assert_eq!(
+        server.fetches(),
+        fetched + 1,
+        "the new key id fetched the JWKS"
+    );
     check(&quick, &keys.es.sign(&claims()).unwrap(), Ok("alice")).await;
-    assert_eq!(server.fetches(), fetched + 1, "a known key id is served from the cache");
+    assert_eq!(
+        server.fetches(),
+        fetched + 1,
+        "a known key id is served from the cache"
+    );
     // The old key is retired: the next fetch (here caused by an unknown key id) drops it.
     server.set_jwks(jwks(&[&keys.rs]));
     tokio::time::sleep(Duration::from_millis(60)).await;
-    check(&quick, &keys.other.sign(&claims()).unwrap(), Err(AuthError::UnknownKey)).await;
+    check(
+        &quick,
+        &keys.other.sign(&claims()).unwrap(),
+        Err(AuthError::UnknownKey),
+    )
+    .await;
     assert_eq!(server.fetches(), fetched + 2);
-    check(&quick, &keys.es.sign(&claims()).unwrap(), Err(AuthError::UnknownKey)).await;
+    check(
+        &quick,
+        &keys.es.sign(&claims()).unwrap(),
+        Err(AuthError::UnknownKey),
+    )
+    .await;
     check(&quick, &keys.rs.sign(&claims()).unwrap(), Ok("alice")).await;
 }
 
