@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use userlog_e2e::{LocalStack, root};
 
+mod stats_api;
+
 /// The local stack of these tests (`userlog_e2e::LocalStack`), with the checks of this file.
 struct Stack(LocalStack);
 
@@ -445,6 +447,28 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         after_row_errors,
         "duplicate: statistics changed"
     );
+
+    // The statistics API: `serve-api` with `token`'s tokens answers what PostgreSQL and the
+    // audit trail hold and refuses bad tokens; the deployed function answers the same on the
+    // emulator (with serve-api serving the local issuer's JWKS); schemathesis finds every route
+    // answering as the OpenAPI document says.
+    let (user, login, post) = after_row_errors
+        .iter()
+        .find(|(user, _, _)| user == "U00001")
+        .cloned()
+        .expect("stats api: U00001 has statistics");
+    let server = stats_api::serve_api(&stack);
+    stats_api::check_serve_api(
+        &stack,
+        &server,
+        &user,
+        (login, post),
+        &text(&row_errors, "executionName"),
+    );
+    stats_api::check_function(&stack, &user, (login, post));
+    stats_api::check_emulator_route(&stack, &user);
+    stats_api::check_contract(&stack, &server);
+    drop(server);
 
     let scratch = stack.dir.join("scratch");
     if scratch.exists() {

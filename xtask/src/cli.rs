@@ -60,6 +60,10 @@ pub(crate) enum Command {
     Bootstrap(BootstrapArgs),
     /// Security checks, each with its tool installed pinned under `.local/`: secrets, dependency advisories, IaC (checkov) and workflow lint (zizmor). Exit 0 clean, 1 findings, 2 could not run.
     Scan(ScanArgs),
+    /// Serve the statistics API (the stats-api function's handler) over HTTP on 127.0.0.1 against the local stack, trusting the local test issuer.
+    ServeApi(ServeApiArgs),
+    /// Print a bearer token of the local test issuer for the statistics API (the last line of stdout). Only for `local`.
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +130,31 @@ pub(crate) enum ScanCheck {
     Checkov,
     /// zizmor over .github/workflows (no finding of medium severity or above).
     Zizmor,
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeApiArgs {
+    /// The environment: only `local` (this machine's stack) can be served.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) port: u16,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The environment: only `local` has a test issuer.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The token's subject.
+    #[arg(long, default_value = "local-user")]
+    pub(crate) sub: String,
+    /// The audience (default: the environment's first).
+    #[arg(long)]
+    pub(crate) aud: Option<String>,
+    /// When the token expires, RFC 3339 (may be in the past); default one hour from now.
+    #[arg(long)]
+    pub(crate) exp: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,9 @@ mod push_image;
 mod redrive;
 mod render;
 mod scan;
+mod serve_api;
 mod test;
+mod token;
 mod upload;
 mod validate;
 mod validate_csv;
@@ -60,6 +62,8 @@ fn main() -> ExitCode {
         Command::PushImage(args) => push_image::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Scan(args) => scan::run(&args),
+        Command::ServeApi(args) => serve_api::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -15,11 +15,11 @@ pub mod secrets;
 mod testing;
 
 pub use config::{AwsSettings, Clients, s3_client, sdk_config};
-pub use dynamodb::{AuditLog, Backoff, ErrorLog};
+pub use dynamodb::{AuditKey, AuditLog, AuditPage, Backoff, ErrorLog};
 pub use error::AwsError;
 pub use notify::{
     Channel, Delivery, Notifier, SesNotifier, SlackNotifier, SlackSetup, SlackSource, SnsNotifier,
     http_client,
 };
 pub use s3::{ObjectInfo, OpenObject, head_object, open_object, open_object_if_match};
-pub use secrets::database_url_from_env;
+pub use secrets::{Endpoint, database_url_from_env, database_url_from_env_for};

@@ -375,14 +375,14 @@ fn code_that_calls_what_its_role_does_not_allow() {
 fn a_reference_to_a_planned_function_without_its_condition() {
     check(
         |r| {
-            resource(r, &["HttpApiIntegration"])
+            resource(r, &["ExportSchedule"])
                 .as_mapping_mut()
                 .unwrap()
                 .remove("Condition");
         },
         expect![[r#"
-            error[template] staging HttpApiIntegration: refers to `HttpApi`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
-            error[template] staging HttpApiIntegration: refers to `StatsApiAlias`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
+            error[template] staging ExportSchedule: refers to `ExportScheduleRole`, which exists only under the condition `ExportStatsDeployed`: give it `Condition: ExportStatsDeployed` or put the reference in `Fn::If: [ExportStatsDeployed, ...]`
+            error[template] staging ExportSchedule: refers to `ExportStatsAlias`, which exists only under the condition `ExportStatsDeployed`: give it `Condition: ExportStatsDeployed` or put the reference in `Fn::If: [ExportStatsDeployed, ...]`
         "#]],
     );
 }
