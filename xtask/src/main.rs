@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod deploy;
 mod diff;
+mod export;
 mod graph;
 mod hakari;
 mod import;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Redrive(args) => redrive::run(&args),
     };
     bench::record_peak_rss();
