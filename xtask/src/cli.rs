@@ -68,7 +68,7 @@ pub(crate) struct ExportArgs {
     pub(crate) date: Option<String>,
     /// Write under this directory (`DIR/user_statistics/dt=D/user_statistics.parquet`) instead of the ETL bucket.
     #[arg(long, value_name = "DIR")]
-    pub(crate) out: Option<std::path::PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// The database (the local cluster for `local`; required for other environments).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
