@@ -342,7 +342,14 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     let _ = std::fs::remove_dir_all(&lake);
     let lake_arg = lake.to_string_lossy().into_owned();
     stack.expect_ok(
-        &["export", "--date", "2026-12-01", "--out", &lake_arg, "--json"],
+        &[
+            "export",
+            "--date",
+            "2026-12-01",
+            "--out",
+            &lake_arg,
+            "--json",
+        ],
         "export --out",
     );
     assert!(

@@ -190,7 +190,15 @@ fn bench_export(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     let out = work.join("lake");
     let started = Instant::now();
     let output = Command::new(std::env::current_exe()?)
-        .args(["export", "--database-url", &url, "--date", "2026-12-01", "--json", "--out"])
+        .args([
+            "export",
+            "--database-url",
+            &url,
+            "--date",
+            "2026-12-01",
+            "--json",
+            "--out",
+        ])
         .arg(&out)
         .env(PEAK_RSS_FILE_ENV, &rss_file)
         .stdout(Stdio::piped())
@@ -199,7 +207,10 @@ fn bench_export(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
         .context("cannot run the export")?;
     let export_time = started.elapsed();
     if !output.status.success() {
-        bail!("the export failed: {}", String::from_utf8_lossy(&output.stdout));
+        bail!(
+            "the export failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("the export printed no summary")?;
@@ -247,7 +258,14 @@ fn bench_export(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         println!(
             "{:>10} {:>12} {:>12} {:>7} {:>14} {:>13} {:>10} {:>11}",
-            "rows", "export (s)", "anchor (s)", "ratio", "peak RSS (MB)", "Parquet (MB)", "CSV (MB)", "row groups"
+            "rows",
+            "export (s)",
+            "anchor (s)",
+            "ratio",
+            "peak RSS (MB)",
+            "Parquet (MB)",
+            "CSV (MB)",
+            "row groups"
         );
         println!(
             "{:>10} {:>12.2} {:>12.2} {:>7.2} {:>14.1} {:>13.1} {:>10.1} {:>11}",

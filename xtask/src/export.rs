@@ -158,8 +158,8 @@ mod tests {
 
     #[test]
     fn the_settings_are_the_rendered_functions() {
-        let rendered = render_environment(EnvironmentName::Local, &load_templates().unwrap())
-            .unwrap();
+        let rendered =
+            render_environment(EnvironmentName::Local, &load_templates().unwrap()).unwrap();
         let settings = function_settings(&rendered.template).unwrap();
         assert_eq!(
             settings,

@@ -255,17 +255,24 @@ mod tests {
         upload.write(b"PAR1").await.unwrap();
         upload.write(b"...PAR1").await.unwrap();
         let uploaded = upload.finish().await.unwrap();
-        assert_eq!((uploaded.bytes, uploaded.parts, uploaded.multipart), (11, 1, false));
+        assert_eq!(
+            (uploaded.bytes, uploaded.parts, uploaded.multipart),
+            (11, 1, false)
+        );
         let requests = fake.finish();
         assert_eq!(requests.len(), 1);
         assert!(
-            requests[0]
-                .request_line
-                .starts_with("PUT /etl/user_statistics/dt%3D2026-12-01/user_statistics.parquet?x-id=PutObject "),
+            requests[0].request_line.starts_with(
+                "PUT /etl/user_statistics/dt%3D2026-12-01/user_statistics.parquet?x-id=PutObject "
+            ),
             "{}",
             requests[0].request_line
         );
-        assert!(requests[0].body.contains("PAR1...PAR1"), "{}", requests[0].body);
+        assert!(
+            requests[0].body.contains("PAR1...PAR1"),
+            "{}",
+            requests[0].body
+        );
     }
 
     #[tokio::test]
@@ -296,7 +303,10 @@ mod tests {
         assert!(lines[0].starts_with("POST /etl/k?uploads"), "{lines:?}");
         assert!(lines[1].contains("partNumber=1"), "{lines:?}");
         assert!(lines[3].contains("partNumber=3"), "{lines:?}");
-        assert!(lines[4].starts_with("POST /etl/k?uploadId=up-1"), "{lines:?}");
+        assert!(
+            lines[4].starts_with("POST /etl/k?uploadId=up-1"),
+            "{lines:?}"
+        );
         let sizes: Vec<usize> = requests[1..4].iter().map(sent_bytes).collect();
         assert_eq!(sizes, vec![MIN_PART_BYTES, MIN_PART_BYTES, 2 * 1024 * 1024]);
         let body = &requests[4].body;
@@ -311,7 +321,10 @@ mod tests {
         let fake = FakeAws::start(vec![
             Reply::ok(create),
             Reply::ok("").header("ETag", "\"p1\""),
-            Reply::status(403, "<Error><Code>AccessDenied</Code><Message>no</Message></Error>"),
+            Reply::status(
+                403,
+                "<Error><Code>AccessDenied</Code><Message>no</Message></Error>",
+            ),
             Reply::status(204, ""),
         ]);
         let mut upload = ObjectUpload::new(s3_client(&fake), "etl", "k", "application/x", 0);

@@ -143,9 +143,6 @@ mod tests {
             object_key("/lake/user_statistics", day),
             "lake/user_statistics/dt=2026-12-01/user_statistics.parquet"
         );
-        assert_eq!(
-            object_key("", day),
-            "dt=2026-12-01/user_statistics.parquet"
-        );
+        assert_eq!(object_key("", day), "dt=2026-12-01/user_statistics.parquet");
     }
 }

@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use userlog_aws::upload::{DEFAULT_PART_BYTES, ObjectUpload};
 use userlog_aws::s3::Client;
+use userlog_aws::upload::{DEFAULT_PART_BYTES, ObjectUpload};
 
 use crate::error::ExportError;
 
@@ -145,12 +145,10 @@ impl Sink {
                 path,
                 bytes,
             } => {
-                let file = out
-                    .into_inner()
-                    .map_err(|err| ExportError::Io {
-                        path: temporary.display().to_string(),
-                        source: err.into_error(),
-                    })?;
+                let file = out.into_inner().map_err(|err| ExportError::Io {
+                    path: temporary.display().to_string(),
+                    source: err.into_error(),
+                })?;
                 file.sync_all().map_err(io_error(&temporary))?;
                 drop(file);
                 std::fs::rename(&temporary, &path).map_err(io_error(&path))?;

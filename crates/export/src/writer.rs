@@ -120,7 +120,8 @@ pub struct Written {
 impl ParquetWriter {
     /// A new file with the schema of [`COLUMNS`]; `rows_per_group` is at least 1.
     pub fn new(rows_per_group: usize) -> Result<ParquetWriter, ExportError> {
-        let schema = Arc::new(parse_message_type(&parquet_message()).map_err(ExportError::Parquet)?);
+        let schema =
+            Arc::new(parse_message_type(&parquet_message()).map_err(ExportError::Parquet)?);
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             // User ids are unique: a dictionary would only be built to be thrown away.
@@ -152,7 +153,9 @@ impl ParquetWriter {
         let last_updated = row.last_updated.timestamp_micros();
         let as_of = row.as_of.timestamp_micros();
         let group = &mut self.group;
-        group.user_id.push(ByteArray::from(row.user_id.into_bytes()));
+        group
+            .user_id
+            .push(ByteArray::from(row.user_id.into_bytes()));
         group
             .username
             .push(ByteArray::from(row.username.into_bytes()));
@@ -178,17 +181,45 @@ impl ParquetWriter {
         while let Some(mut column) = row_group.next_column().map_err(ExportError::Parquet)? {
             let group = &self.group;
             let written = match COLUMNS.get(index).map(|c| c.name) {
-                Some("user_id") => column.typed::<ByteArrayType>().write_batch(&group.user_id, None, None),
-                Some("username") => column.typed::<ByteArrayType>().write_batch(&group.username, None, None),
-                Some("login_count") => column.typed::<Int32Type>().write_batch(&group.login_count, None, None),
-                Some("post_count") => column.typed::<Int32Type>().write_batch(&group.post_count, None, None),
-                Some("last_updated") => column.typed::<Int64Type>().write_batch(&group.last_updated, None, None),
-                Some("as_of") => column.typed::<Int64Type>().write_batch(&group.as_of, None, None),
-                Some("import_id") => column.typed::<Int64Type>().write_batch(&group.import_id, None, None),
+                Some("user_id") => {
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&group.user_id, None, None)
+                }
+                Some("username") => {
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&group.username, None, None)
+                }
+                Some("login_count") => {
+                    column
+                        .typed::<Int32Type>()
+                        .write_batch(&group.login_count, None, None)
+                }
+                Some("post_count") => {
+                    column
+                        .typed::<Int32Type>()
+                        .write_batch(&group.post_count, None, None)
+                }
+                Some("last_updated") => {
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(&group.last_updated, None, None)
+                }
+                Some("as_of") => column
+                    .typed::<Int64Type>()
+                    .write_batch(&group.as_of, None, None),
+                Some("import_id") => {
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(&group.import_id, None, None)
+                }
                 other => {
-                    return Err(ExportError::Parquet(parquet::errors::ParquetError::General(
-                        format!("no values for column {other:?}"),
-                    )));
+                    return Err(ExportError::Parquet(
+                        parquet::errors::ParquetError::General(format!(
+                            "no values for column {other:?}"
+                        )),
+                    ));
                 }
             };
             written.map_err(ExportError::Parquet)?;

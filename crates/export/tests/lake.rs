@@ -191,7 +191,10 @@ async fn every_row_reads_back_and_a_rerun_replaces_the_day() {
     let after = table_rows(pool).await;
     assert_ne!(before, after);
     check_file(&out, "2026-12-01", &after, 3);
-    assert_eq!(day_files(&out, "2026-12-01"), vec!["user_statistics.parquet"]);
+    assert_eq!(
+        day_files(&out, "2026-12-01"),
+        vec!["user_statistics.parquet"]
+    );
     database.drop_database().await.unwrap();
 }
 

@@ -60,9 +60,7 @@ pub fn check_table(template: &Template<'_>, columns: &[(&str, &str)]) -> Vec<(St
             ));
         }
         for (name, expected) in PROJECTION {
-            let found = table
-                .prop(&["TableInput", "Parameters", name])
-                .map(scalar);
+            let found = table.prop(&["TableInput", "Parameters", name]).map(scalar);
             if found.as_deref() != Some(*expected) {
                 problems.push((
                     subject.clone(),
@@ -135,7 +133,9 @@ mod tests {
             &format!(
                 "      TableInput:\n{PROJECTED}        StorageDescriptor:\n          Columns: [{{Name: login_count, Type: int}}, {{Name: user_id, Type: string}}]\n"
             ),
-            &["Table: the columns are (login_count int, user_id string) but the export writes (user_id string, login_count int); make TableInput.StorageDescriptor.Columns match userlog_export::COLUMNS"],
+            &[
+                "Table: the columns are (login_count int, user_id string) but the export writes (user_id string, login_count int); make TableInput.StorageDescriptor.Columns match userlog_export::COLUMNS",
+            ],
         );
         check(
             "      TableInput:\n        Parameters: {projection.enabled: true, projection.dt.type: integer}\n        PartitionKeys: [{Name: day, Type: date}]\n        StorageDescriptor:\n          Columns: [{Name: user_id, Type: string}, {Name: login_count, Type: bigint}]\n",

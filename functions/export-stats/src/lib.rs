@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn requests_are_the_schedules_or_name_a_day() {
         let parse = |v: serde_json::Value| parse_request(&v).map_err(|e| e.error_type());
-        assert_eq!(parse(serde_json::json!({"source": "schedule"})), Ok(ExportRequest::default()));
+        assert_eq!(
+            parse(serde_json::json!({"source": "schedule"})),
+            Ok(ExportRequest::default())
+        );
         assert_eq!(parse(serde_json::Value::Null), Ok(ExportRequest::default()));
         assert_eq!(
             parse(serde_json::json!({"date": "2026-12-01"})),
@@ -172,7 +175,10 @@ mod tests {
                 date: Some("2026-12-01".to_owned())
             })
         );
-        assert_eq!(parse(serde_json::json!({"date": 20261201})), Err("BadExportRequest"));
+        assert_eq!(
+            parse(serde_json::json!({"date": 20261201})),
+            Err("BadExportRequest")
+        );
         assert_eq!(parse(serde_json::json!([1])), Err("BadExportRequest"));
     }
 }
