@@ -132,14 +132,6 @@ fn planned_functions_and_what_serves_only_them_exist_under_their_condition() {
     }
     let staging = common::rendered(EnvironmentName::Staging).template;
     expect![[r#"
-        ExportSchedule: ExportStatsDeployed
-        ExportScheduleRole: ExportStatsDeployed
-        ExportStatsAlias: ExportStatsDeployed
-        ExportStatsErrorsAlarm: ExportStatsDeployed
-        ExportStatsFunction: ExportStatsDeployed
-        ExportStatsLogGroup: ExportStatsDeployed
-        ExportStatsRole: ExportStatsDeployed
-        ExportStatsThrottlesAlarm: ExportStatsDeployed
         HttpApi: StatsApiDeployed
         HttpApiAuthorizer: StatsApiDeployed
         HttpApiHealthRoute: StatsApiDeployed
@@ -158,8 +150,6 @@ fn planned_functions_and_what_serves_only_them_exist_under_their_condition() {
     "#]]
     .assert_eq(&conditional_entries(&staging, "Resources"));
     expect![[r#"
-        ExportStatsAliasArn: ExportStatsDeployed
-        ExportStatsFunctionName: ExportStatsDeployed
         HttpApiUrl: StatsApiDeployed
         StatsApiAliasArn: StatsApiDeployed
         StatsApiFunctionName: StatsApiDeployed
