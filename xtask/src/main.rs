@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod deploy;
 mod diff;
+mod export;
 mod graph;
 mod hakari;
 mod import;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Redrive(args) => redrive::run(&args),
         Command::PushImage(args) => push_image::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
