@@ -2,18 +2,17 @@
 //! tool installed pinned under `.local/` (Python tools in their own virtualenvs, cargo-deny with
 //! `cargo install`). Exit 0 clean, 1 findings, 2 could not run.
 
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::Context as _;
 use userlog_infra::scan::{
     CHECKOV_REQUIREMENT, DETECT_SECRETS_REQUIREMENT, ZIZMOR_REQUIREMENT, parse_checkov,
 };
-use userlog_infra::{EnvironmentName, output, render_environment};
-use userlog_local::python_tool::{PythonTool, Requirement};
+use userlog_infra::{EnvironmentName, render_environment};
 
 use crate::cli::{ScanArgs, ScanCheck};
 use crate::render::{load_templates, repo_root};
+use crate::validate::{python_tool, write_for_linters};
 
 /// The cargo-deny release `scan deps` runs (with `deny.toml`).
 const CARGO_DENY_VERSION: &str = "0.20.2";
@@ -25,17 +24,6 @@ pub(crate) fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         ScanCheck::Checkov => checkov(),
         ScanCheck::Zizmor => zizmor(),
     }
-}
-
-/// A Python tool in `.local/venv-<name>`, installed when missing; the path of its program.
-fn python_tool(name: &str, requirement: &str) -> anyhow::Result<PathBuf> {
-    let tool = PythonTool::new(
-        repo_root().join(".local").join(format!("venv-{name}")),
-        vec![Requirement::parse(requirement).with_context(|| format!("the pin {requirement}"))?],
-    );
-    tool.ensure(&mut |step| eprintln!("{step}"))
-        .with_context(|| format!("could not install {requirement}"))?;
-    Ok(tool.program(name))
 }
 
 fn exit_of(clean: bool) -> ExitCode {
@@ -95,27 +83,17 @@ fn deps() -> anyhow::Result<ExitCode> {
 /// checkov over the rendered templates of every environment.
 fn checkov() -> anyhow::Result<ExitCode> {
     let program = python_tool("checkov", CHECKOV_REQUIREMENT)?;
-    let root = repo_root();
     let templates = load_templates()?;
     let mut failing = 0;
     for environment in EnvironmentName::CHECKED {
         let rendered = render_environment(environment, &templates)
             .with_context(|| format!("could not render {environment}"))?;
-        let dir = root
-            .join("target")
-            .join("scan")
-            .join(environment.to_string());
-        let files = rendered.files();
-        output::write_dir(&dir, &files)
-            .with_context(|| format!("could not write {}", dir.display()))?;
         let mut command = Command::new(&program);
         command
             .args(["--framework", "cloudformation", "--output", "json"])
             .arg("--skip-download");
-        for name in ["template.yaml", "bootstrap.yaml"] {
-            if files.contains_key(name) {
-                command.arg("--file").arg(dir.join(name));
-            }
+        for file in write_for_linters(&rendered)? {
+            command.arg("--file").arg(file);
         }
         let output = command
             .output()

@@ -4,6 +4,9 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Context as _;
 
+use userlog_local::privileges::effective_uid;
+use userlog_local::process::find_in_path;
+
 use crate::cli::TestArgs;
 
 /// Programs the tests run that come from Debian's packages: `(program, package)`.
@@ -14,29 +17,20 @@ const SYSTEM_PROGRAMS: &[(&str, &str)] = &[
     ("skopeo", "skopeo"),
 ];
 
-/// Whether `program` is on PATH.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 /// Installs the Debian packages of the programs that are missing (as root, with apt-get), or
 /// says which to install.
 fn install_system_programs() -> anyhow::Result<()> {
     let missing: Vec<&str> = SYSTEM_PROGRAMS
         .iter()
-        .filter(|(program, _)| !on_path(program))
+        .filter(|(program, _)| find_in_path(program).is_none())
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let is_root = effective_uid().is_ok_and(|uid| uid == 0);
     anyhow::ensure!(
-        is_root && on_path("apt-get"),
+        is_root && find_in_path("apt-get").is_some(),
         "the tests need Debian's {}: install them (`sudo apt-get install {}`) and run again",
         missing.join(", "),
         missing.join(" ")

@@ -9,15 +9,38 @@ use userlog_infra::tools::{self, CFN_LINT_REQUIREMENT};
 use userlog_infra::validate::{
     Finding, Level, cfn_lint_findings, validate, validate_code, validate_lake,
 };
-use userlog_infra::{EnvironmentName, output, render_environment};
+use userlog_infra::{EnvironmentName, Rendered, output, render_environment};
 use userlog_local::python_tool::{PythonTool, Requirement};
 
 use crate::cli::ValidateArgs;
 use crate::render::{load_templates, repo_root};
 
-/// Where cfn-lint is installed.
-fn cfn_lint_venv() -> PathBuf {
-    repo_root().join(".local").join("venv-cfn-lint")
+/// A pinned Python tool in `.local/venv-<name>`, installed when missing; the path of its program.
+pub(crate) fn python_tool(name: &str, requirement: &str) -> anyhow::Result<PathBuf> {
+    let tool = PythonTool::new(
+        repo_root().join(".local").join(format!("venv-{name}")),
+        vec![Requirement::parse(requirement).with_context(|| format!("the pin {requirement}"))?],
+    );
+    tool.ensure(&mut |step| eprintln!("{step}"))
+        .with_context(|| format!("could not install {requirement}"))?;
+    Ok(tool.program(name))
+}
+
+/// Writes an environment's rendering under `target/rendered/<env>` for the file-based linters,
+/// and returns the templates among it (the stack's and, where there is one, the bootstrap's).
+pub(crate) fn write_for_linters(rendered: &Rendered) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = repo_root()
+        .join("target")
+        .join("rendered")
+        .join(rendered.environment.to_string());
+    let files = rendered.files();
+    output::write_dir(&dir, &files)
+        .with_context(|| format!("could not write {}", dir.display()))?;
+    Ok(["template.yaml", "bootstrap.yaml"]
+        .iter()
+        .filter(|name| files.contains_key(**name))
+        .map(|name| dir.join(name))
+        .collect())
 }
 
 /// Every `.rs` file under `dir`, with its path relative to the repository.
@@ -144,13 +167,7 @@ pub(crate) fn check(
     let cfn_lint = if !with_cfn_lint {
         None
     } else {
-        let tool = PythonTool::new(
-            cfn_lint_venv(),
-            vec![Requirement::parse(CFN_LINT_REQUIREMENT).context("the cfn-lint pin is invalid")?],
-        );
-        tool.ensure(&mut |step| eprintln!("{step}"))
-            .context("could not install cfn-lint")?;
-        Some(tool.program("cfn-lint"))
+        Some(python_tool("cfn-lint", CFN_LINT_REQUIREMENT)?)
     };
     let mut all: Vec<Finding> = Vec::new();
     let mut code_checked = false;
@@ -167,18 +184,7 @@ pub(crate) fn check(
             code_checked = true;
         }
         if let Some(bin) = &cfn_lint {
-            let dir = root
-                .join("target")
-                .join("rendered")
-                .join(environment.to_string());
-            let files = rendered.files();
-            output::write_dir(&dir, &files)
-                .with_context(|| format!("could not write {}", dir.display()))?;
-            let lint_targets: Vec<PathBuf> = ["template.yaml", "bootstrap.yaml"]
-                .iter()
-                .filter(|name| files.contains_key(**name))
-                .map(|name| dir.join(name))
-                .collect();
+            let lint_targets = write_for_linters(&rendered)?;
             let lint = tools::run_cfn_lint(
                 bin,
                 &root.join("templates").join("cfn-lint.yaml"),

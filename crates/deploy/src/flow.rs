@@ -679,9 +679,6 @@ async fn release(
     Ok(moves)
 }
 
-/// Moves aliases with a stack update that changes only their version parameters, so that the
-/// stack and the aliases never disagree.
-#[allow(clippy::too_many_arguments)]
 /// Pushes the import task's image to the repository the task definition names, and refuses to
 /// go on unless the repository then holds exactly that image under the tag.
 async fn push_image(
@@ -741,6 +738,9 @@ pub fn check_held_image(held: Option<&str>, built: &str) -> Result<(), String> {
     }
 }
 
+/// Moves aliases with a stack update that changes only their version parameters, so that the
+/// stack and the aliases never disagree.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn move_aliases(
     aws: &Aws,
     manifest: &StackManifest,

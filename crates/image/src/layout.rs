@@ -310,8 +310,7 @@ impl Layout {
             serde_json::from_slice(&index).map_err(|e| bad(format!("index.json: {e}")))?;
         let [manifest] = <[Descriptor; 1]>::try_from(index.manifests)
             .map_err(|all| bad(format!("index.json lists {} manifests, not one", all.len())))?;
-        let mut blobs = BTreeMap::new();
-        let mut blob = |descriptor: &Descriptor| -> Result<Vec<u8>, ImageError> {
+        let blob = |descriptor: &Descriptor| -> Result<(String, Vec<u8>), ImageError> {
             let hex = descriptor
                 .digest
                 .strip_prefix("sha256:")
@@ -326,15 +325,15 @@ impl Layout {
                     actual,
                 });
             }
-            blobs.insert(descriptor.digest.clone(), bytes.clone());
-            Ok(bytes)
+            Ok((descriptor.digest.clone(), bytes))
         };
-        let manifest_bytes = blob(&manifest)?;
+        let (manifest_digest, manifest_bytes) = blob(&manifest)?;
         let parsed: ManifestFile = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| bad(format!("the manifest: {e}")))?;
-        blob(&parsed.config)?;
-        for layer in &parsed.layers {
-            blob(layer)?;
+        let mut blobs = BTreeMap::from([(manifest_digest, manifest_bytes)]);
+        for descriptor in std::iter::once(&parsed.config).chain(&parsed.layers) {
+            let (digest, bytes) = blob(descriptor)?;
+            blobs.insert(digest, bytes);
         }
         let tag = manifest
             .annotations
