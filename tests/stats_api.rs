@@ -341,6 +341,12 @@ fn contract_args(schema: &Path, base: &str, token: &str) -> Vec<String> {
         &format!("Authorization: Bearer {token}"),
         "--checks",
         "all",
+        // A list's cursor is opaque: only one the API handed out is valid, so a schema-valid
+        // string that no page returned is rightly refused with 400 BadCursor. Schemathesis
+        // would count that as a valid request rejected; the stateful phase follows real
+        // cursors through the documented links instead.
+        "--exclude-checks",
+        "positive_data_acceptance",
         "--max-examples",
         "30",
         "--seed",

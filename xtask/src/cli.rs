@@ -132,6 +132,7 @@ pub(crate) enum ScanCheck {
     Checkov,
     /// zizmor over .github/workflows (no finding of medium severity or above).
     Zizmor,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeApiArgs {

@@ -129,7 +129,7 @@ pub async fn bootstrap(
     ));
     let change_set = ChangeSetRequest {
         stack_name: request.stack_name.clone(),
-        name: format!("bootstrap-{}", Utc::now().format("%Y%m%dT%H%M%SZ")),
+        name: format!("bootstrap-{}", crate::flow::deploy_id(Utc::now())),
         kind: if existing.is_some() {
             ChangeSetKind::Update
         } else {
