@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use userlog_e2e::{LocalStack, root};
 
+mod stats_api;
+
 /// The local stack of these tests (`userlog_e2e::LocalStack`), with the checks of this file.
 struct Stack(LocalStack);
 
@@ -80,6 +82,74 @@ impl Stack {
                 .await
                 .expect("the lock is written");
         });
+    }
+}
+
+impl Stack {
+    /// Invokes the deployed `export-stats` (alias `stable`) for `day`; returns its summary.
+    fn invoke_export(&self, day: &str) -> Value {
+        self.runtime().block_on(async {
+            let config = self.aws_config().await;
+            let answer = aws_sdk_lambda::Client::new(&config)
+                .invoke()
+                .function_name("local-userlog-export-stats")
+                .qualifier("stable")
+                .payload(aws_sdk_lambda::primitives::Blob::new(
+                    serde_json::json!({ "date": day }).to_string(),
+                ))
+                .send()
+                .await
+                .expect("export-stats is invoked");
+            let payload = answer
+                .payload()
+                .map(|blob| blob.as_ref().to_vec())
+                .unwrap_or_default();
+            assert!(
+                answer.function_error().is_none(),
+                "export-stats failed: {}",
+                String::from_utf8_lossy(&payload)
+            );
+            serde_json::from_slice(&payload).expect("export-stats answers with its summary")
+        })
+    }
+
+    /// The keys under `prefix` in the ETL bucket.
+    fn etl_keys(&self, prefix: &str) -> Vec<String> {
+        self.runtime().block_on(async {
+            let (config, settings) = self.emulator().await;
+            userlog_aws::s3_client(&config, &settings)
+                .list_objects_v2()
+                .bucket("local-userlog-etl-000000000000")
+                .prefix(prefix)
+                .send()
+                .await
+                .expect("the ETL bucket lists")
+                .contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// An object of the ETL bucket.
+    fn etl_object(&self, key: &str) -> Vec<u8> {
+        self.runtime().block_on(async {
+            let (config, settings) = self.emulator().await;
+            let object = userlog_aws::s3_client(&config, &settings)
+                .get_object()
+                .bucket("local-userlog-etl-000000000000")
+                .key(key)
+                .send()
+                .await
+                .expect("the object reads");
+            object
+                .body
+                .collect()
+                .await
+                .expect("the body reads")
+                .into_bytes()
+                .to_vec()
+        })
     }
 }
 
@@ -407,6 +477,48 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         "row errors: every known user now has statistics"
     );
 
+    // The daily export: the deployed function writes the day's one Parquet object, a second run
+    // replaces it, and the tooling's run of the same code writes the same bytes to a directory.
+    let first = stack.invoke_export("2026-12-01");
+    assert_eq!(
+        (&first["rows"], &first["day"]),
+        (&Value::from(20), &Value::from("2026-12-01")),
+        "export: {first:#}"
+    );
+    let key = "user_statistics/dt=2026-12-01/user_statistics.parquet";
+    assert_eq!(
+        first["location"],
+        format!("s3://local-userlog-etl-000000000000/{key}"),
+        "export: {first:#}"
+    );
+    let second = stack.invoke_export("2026-12-01");
+    assert_eq!(second["rows"], 20, "export again: {second:#}");
+    assert_eq!(
+        stack.etl_keys("user_statistics/dt=2026-12-01/"),
+        [key],
+        "export again: the day holds one object"
+    );
+    let exported = stack.etl_object(key);
+    assert_eq!(&exported[..4], b"PAR1", "export: not a Parquet file");
+    let lake = stack.dir.join("lake");
+    let _ = std::fs::remove_dir_all(&lake);
+    let lake_arg = lake.to_string_lossy().into_owned();
+    stack.expect_ok(
+        &[
+            "export",
+            "--date",
+            "2026-12-01",
+            "--out",
+            &lake_arg,
+            "--json",
+        ],
+        "export --out",
+    );
+    assert!(
+        std::fs::read(lake.join(key)).expect("the exported file") == exported,
+        "export: the function's object and the tooling's file differ"
+    );
+
     // An invalid file: the execution fails with the error and its cause, nothing is applied.
     let (code, invalid) = stack.upload(
         &samples.join("activity-invalid.csv"),
@@ -445,6 +557,28 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
         after_row_errors,
         "duplicate: statistics changed"
     );
+
+    // The statistics API: `serve-api` with `token`'s tokens answers what PostgreSQL and the
+    // audit trail hold and refuses bad tokens; the deployed function answers the same on the
+    // emulator (with serve-api serving the local issuer's JWKS); schemathesis finds every route
+    // answering as the OpenAPI document says.
+    let (user, login, post) = after_row_errors
+        .iter()
+        .find(|(user, _, _)| user == "U00001")
+        .cloned()
+        .expect("stats api: U00001 has statistics");
+    let server = stats_api::serve_api(&stack);
+    stats_api::check_serve_api(
+        &stack,
+        &server,
+        &user,
+        (login, post),
+        &text(&row_errors, "executionName"),
+    );
+    stats_api::check_function(&stack, &user, (login, post));
+    stats_api::check_emulator_route(&stack, &user);
+    stats_api::check_contract(&stack, &server);
+    drop(server);
 
     let scratch = stack.dir.join("scratch");
     if scratch.exists() {

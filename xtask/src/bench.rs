@@ -1,6 +1,7 @@
 //! `cargo xtask bench import --rows N`: the bulk import against its physical anchor, psql's
 //! `\copy` into a staging table plus one `INSERT ... ON CONFLICT DO UPDATE`, in the same run, on
-//! the same server, from the same file.
+//! the same server, from the same file. `cargo xtask bench export --rows N`: the Parquet export
+//! against psql's `\copy (SELECT ...) TO` a CSV file of the same query, on the same table.
 
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ struct Measurement {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Import { rows, json } => bench_import(rows, json),
+        Bench::Export { rows, json } => bench_export(rows, json),
         Bench::Load {
             files,
             rows,
@@ -126,6 +128,181 @@ fn bench_import(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportMeasurement {
+    rows: u64,
+    export_seconds: f64,
+    anchor_seconds: f64,
+    ratio: f64,
+    export_peak_rss_bytes: u64,
+    parquet_bytes: u64,
+    csv_bytes: u64,
+    row_groups: u64,
+}
+
+/// `bench export`: a table of `rows` users and statistics, exported to Parquet by `xtask export`
+/// (its own process, for its peak memory), against psql's `\copy` of the same query to CSV.
+fn bench_export(rows: u64, json: bool) -> anyhow::Result<ExitCode> {
+    if rows == 0 || rows > 9_999_999 {
+        bail!("--rows must be between 1 and 9999999 (user ids have 7 digits)");
+    }
+    let stack = LocalStack::discover()?;
+    let report = stack.postgres.up(&mut |step| eprintln!("bench: {step}"))?;
+    let admin_url = report
+        .status
+        .url
+        .context("the local PostgreSQL cluster did not report its URL")?;
+    let psql = PgBinaries::discover()?.program("psql");
+    let work = stack.dir().path().join("bench").join("export");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+
+    eprintln!("bench: a table of {rows} users and statistics");
+    let runtime = tokio::runtime::Runtime::new()?;
+    let url = runtime.block_on(async {
+        let url = fresh_database(&admin_url, "bench_export", rows).await?;
+        let pool = userlog_db::migrate::connect_pool(&url, None, 1).await?;
+        sqlx::query(
+            "INSERT INTO imports (idempotency_key, source_bucket, source_key, source_etag, as_of, status)
+             VALUES ('bench-export', 'bench', 'bench', 'bench', '2026-11-30T15:00:00Z', 'succeeded')",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO user_statistics (user_id, login_count, post_count, last_updated, as_of, import_id)
+             SELECT 'U' || lpad(i::text, 7, '0'), (i * 7) % 100000, (i * 3) % 10000,
+                    timestamptz '2026-11-30T15:00:00Z' + i * interval '1 millisecond',
+                    timestamptz '2026-11-30T15:00:00Z', 1
+             FROM generate_series(0, $1 - 1) AS i",
+        )
+        .bind(rows as i64)
+        .execute(&pool)
+        .await?;
+        pool.execute("VACUUM ANALYZE user_statistics").await?;
+        anyhow::Ok(url)
+    })?;
+
+    eprintln!("bench: export (xtask export --out)");
+    let rss_file = work.join("peak-rss");
+    let out = work.join("lake");
+    let started = Instant::now();
+    let output = Command::new(std::env::current_exe()?)
+        .args([
+            "export",
+            "--database-url",
+            &url,
+            "--date",
+            "2026-12-01",
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .env(PEAK_RSS_FILE_ENV, &rss_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run the export")?;
+    let export_time = started.elapsed();
+    if !output.status.success() {
+        bail!(
+            "the export failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the export printed no summary")?;
+    if summary["rows"].as_u64() != Some(rows) {
+        bail!("the export wrote {} rows, not {rows}", summary["rows"]);
+    }
+    let peak = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+
+    eprintln!("bench: anchor (psql \\copy (SELECT ...) TO a CSV file)");
+    let csv = work.join("anchor.csv");
+    let script = format!(
+        "\\copy ({}) TO '{}' WITH (FORMAT csv)\n",
+        userlog_export::source::QUERY,
+        csv.display()
+    );
+    let started = Instant::now();
+    run_psql(&psql, &url, &script)?;
+    let anchor_time = started.elapsed();
+    let csv_bytes = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
+
+    runtime.block_on(async {
+        let mut admin = sqlx::PgConnection::connect_with_url(&admin_url).await?;
+        admin
+            .execute("DROP DATABASE IF EXISTS bench_export WITH (FORCE)")
+            .await?;
+        anyhow::Ok(())
+    })?;
+    let _ = std::fs::remove_dir_all(&work);
+
+    let measured = ExportMeasurement {
+        rows,
+        export_seconds: export_time.as_secs_f64(),
+        anchor_seconds: anchor_time.as_secs_f64(),
+        ratio: export_time.as_secs_f64() / anchor_time.as_secs_f64(),
+        export_peak_rss_bytes: peak,
+        parquet_bytes: summary["bytes"].as_u64().unwrap_or(0),
+        csv_bytes,
+        row_groups: summary["rowGroups"].as_u64().unwrap_or(0),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&measured)?);
+    } else {
+        println!(
+            "{:>10} {:>12} {:>12} {:>7} {:>14} {:>13} {:>10} {:>11}",
+            "rows",
+            "export (s)",
+            "anchor (s)",
+            "ratio",
+            "peak RSS (MB)",
+            "Parquet (MB)",
+            "CSV (MB)",
+            "row groups"
+        );
+        println!(
+            "{:>10} {:>12.2} {:>12.2} {:>7.2} {:>14.1} {:>13.1} {:>10.1} {:>11}",
+            measured.rows,
+            measured.export_seconds,
+            measured.anchor_seconds,
+            measured.ratio,
+            measured.export_peak_rss_bytes as f64 / 1_048_576.0,
+            measured.parquet_bytes as f64 / 1_048_576.0,
+            measured.csv_bytes as f64 / 1_048_576.0,
+            measured.row_groups
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a psql script against `url`, failing with psql's message.
+fn run_psql(psql: &PathBuf, url: &str, script: &str) -> anyhow::Result<()> {
+    let output = Command::new(psql)
+        .args(["--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-d", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .map(|mut stdin| stdin.write_all(script.as_bytes()))
+                .transpose()?;
+            child.wait_with_output()
+        })
+        .context("cannot run psql")?;
+    if !output.status.success() {
+        bail!("psql failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
 }
 
 trait ConnectWithUrl: Sized {

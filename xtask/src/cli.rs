@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Preview(PreviewArgs),
     /// Remove what previews left behind: with --stale, the previews of closed pull requests and orphans. Exit 0 done, 1 a removal failed, 2 could not run, 3 GitHub failed.
     Cleanup(CleanupArgs),
+    /// Export user_statistics to Parquet for one day (the `export-stats` function's code), into the environment's ETL bucket or a directory. Exit 0 written, 1 the export failed (nothing became visible), 2 could not run.
+    Export(ExportArgs),
     /// Re-run failed imports and follow them to their end, refusing a file a newer one replaced. Exit 0 every one re-ran and succeeded, 1 one was refused or failed again, 2 could not run.
     Redrive(RedriveArgs),
     /// Push the import task's container image (the OCI image layout `cargo xtask build` writes) to an OCI distribution registry.
@@ -60,6 +62,10 @@ pub(crate) enum Command {
     Bootstrap(BootstrapArgs),
     /// Security checks, each with its tool installed pinned under `.local/`: secrets, dependency advisories, IaC (checkov) and workflow lint (zizmor). Exit 0 clean, 1 findings, 2 could not run.
     Scan(ScanArgs),
+    /// Serve the statistics API (the stats-api function's handler) over HTTP on 127.0.0.1 against the local stack, trusting the local test issuer.
+    ServeApi(ServeApiArgs),
+    /// Print a bearer token of the local test issuer for the statistics API (the last line of stdout). Only for `local`.
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +132,57 @@ pub(crate) enum ScanCheck {
     Checkov,
     /// zizmor over .github/workflows (no finding of medium severity or above).
     Zizmor,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeApiArgs {
+    /// The environment: only `local` (this machine's stack) can be served.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) port: u16,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The environment: only `local` has a test issuer.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The token's subject.
+    #[arg(long, default_value = "local-user")]
+    pub(crate) sub: String,
+    /// The audience (default: the environment's first).
+    #[arg(long)]
+    pub(crate) aud: Option<String>,
+    /// When the token expires, RFC 3339 (may be in the past); default one hour from now.
+    #[arg(long)]
+    pub(crate) exp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The environment whose database and ETL bucket to use: `local` (this machine's), `staging`, `production` or `preview-pr-<N>`.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The day to file the snapshot under (YYYY-MM-DD); today in the schedule's time zone by default.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) date: Option<String>,
+    /// Write under this directory (`DIR/user_statistics/dt=D/user_statistics.parquet`) instead of the ETL bucket.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// The database (the local cluster for `local`; required for other environments).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// The PostgreSQL schema that holds the tables (`pr_<N>` for a preview; default `public`).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// Rows per Parquet row group (what memory holds of the table at a time).
+    #[arg(long, default_value_t = userlog_export::run::DEFAULT_ROWS_PER_GROUP, value_parser = clap::value_parser!(usize))]
+    pub(crate) rows_per_group: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +482,15 @@ pub(crate) enum Bench {
     /// Import N generated rows and compare with psql's `\copy` plus one merge.
     Import {
         /// How many rows the generated file has.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export N generated rows to Parquet and compare with psql's `\copy (SELECT ...) TO` a CSV file of the same rows; prints both times, the ratio and the export's peak memory.
+    Export {
+        /// How many users and statistics rows the generated table has.
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
         /// Print the result as JSON.

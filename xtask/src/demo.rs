@@ -178,6 +178,8 @@ struct DemoReport {
     statistics: Vec<StatisticsRow>,
     /// Whether every sample ended as expected.
     as_expected: bool,
+    /// A `curl` line that asks `cargo xtask serve-api` for a sample user's statistics.
+    api_curl: String,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -291,6 +293,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         database_url,
         users_seeded,
         uploads,
+        api_curl: api_curl(report_user(&statistics)),
         statistics,
         as_expected: unexpected.is_empty(),
     };
@@ -309,12 +312,34 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         println!(
             "Look next: `cargo xtask local status` (what runs where, logs), `cargo xtask upload FILE --wait` (import a file of your own; a key holding YYYYMMDDTHHMMSSZ sets its as-of time)."
         );
+        println!(
+            "The statistics API: start `cargo xtask serve-api` in another terminal, then ask it for a user's statistics:"
+        );
+        println!("{}", report.api_curl);
     }
     Ok(if unexpected.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The port `cargo xtask serve-api` listens on by default.
+const SERVE_API_PORT: u16 = 8080;
+
+/// The user the demo's `curl` line asks for: the first with statistics, else the first sample user.
+fn report_user(statistics: &[StatisticsRow]) -> &str {
+    statistics
+        .first()
+        .map_or("U00001", |row| row.user_id.as_str())
+}
+
+/// The `curl` line that asks the local statistics API for `user`'s statistics with a token of
+/// the local test issuer.
+fn api_curl(user: &str) -> String {
+    format!(
+        "curl -sS -H \"Authorization: Bearer $(cargo xtask token)\" http://127.0.0.1:{SERVE_API_PORT}/users/{user}/stats"
+    )
 }
 
 /// The URL of the local PostgreSQL cluster of this checkout (the deploy started it and migrated
@@ -382,7 +407,7 @@ async fn seed_users(pool: &sqlx::PgPool, file: &Path) -> anyhow::Result<u64> {
 mod tests {
     use userlog_deploy::upload::{UploadOutcome, UploadedObject};
 
-    use super::{Expected, Verdict, judge, statistics_table, verdict_line};
+    use super::{Expected, Verdict, api_curl, judge, statistics_table, verdict_line};
 
     fn check(expected: Expected, outcome: &UploadOutcome, wanted: &str) {
         let verdict = judge(expected, outcome);
@@ -527,6 +552,14 @@ mod tests {
             "user     name             logins  posts  as of\n\
              U00001   佐藤 花子            12      3  2026-11-02 00:00:00 UTC\n\
              U00020   guest                 0      0  2026-11-02 00:00:00 UTC\n"
+        );
+    }
+
+    #[test]
+    fn the_curl_line_asks_serve_api_with_a_local_token() {
+        assert_eq!(
+            api_curl("U00001"),
+            r#"curl -sS -H "Authorization: Bearer $(cargo xtask token)" http://127.0.0.1:8080/users/U00001/stats"#
         );
     }
 }

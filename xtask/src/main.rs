@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod deploy;
 mod diff;
+mod export;
 mod graph;
 mod hakari;
 mod import;
@@ -22,7 +23,9 @@ mod push_image;
 mod redrive;
 mod render;
 mod scan;
+mod serve_api;
 mod test;
+mod token;
 mod upload;
 mod validate;
 mod validate_csv;
@@ -56,10 +59,13 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Hakari(args) => hakari::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Redrive(args) => redrive::run(&args),
         Command::PushImage(args) => push_image::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Scan(args) => scan::run(&args),
+        Command::ServeApi(args) => serve_api::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -92,8 +92,13 @@ fn checkov() -> anyhow::Result<ExitCode> {
         command
             .args(["--framework", "cloudformation", "--output", "json"])
             .arg("--skip-download");
+        // checkov reads each file's path into the resources it parses, and its check for secrets
+        // in Lambda variables then judges that path too: run it in the rendering's directory on
+        // bare file names, so that where the clone lives cannot fail the scan.
         for file in write_for_linters(&rendered)? {
-            command.arg("--file").arg(file);
+            if let (Some(dir), Some(name)) = (file.parent(), file.file_name()) {
+                command.current_dir(dir).arg("--file").arg(name);
+            }
         }
         let output = command
             .output()

@@ -1,12 +1,14 @@
 //! `cargo xtask validate`: renders every environment (or one) and runs the static checks, the code
-//! scan and cfn-lint on the result.
+//! scan, the data lake's table against the export's columns, and cfn-lint on the result.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use userlog_infra::tools::{self, CFN_LINT_REQUIREMENT};
-use userlog_infra::validate::{Finding, Level, cfn_lint_findings, validate, validate_code};
+use userlog_infra::validate::{
+    Finding, Level, cfn_lint_findings, validate, validate_code, validate_lake,
+};
 use userlog_infra::{EnvironmentName, Rendered, output, render_environment};
 use userlog_local::python_tool::{PythonTool, Requirement};
 
@@ -173,6 +175,10 @@ pub(crate) fn check(
         let rendered = render_environment(*environment, &templates)
             .with_context(|| format!("could not render {environment}"))?;
         all.extend(validate(&rendered));
+        all.extend(validate_lake(
+            &rendered,
+            &userlog_export::columns::glue_columns(),
+        ));
         if !code_checked {
             all.extend(validate_code(&code, &rendered));
             code_checked = true;

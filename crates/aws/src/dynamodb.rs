@@ -16,6 +16,26 @@ pub const MAX_BATCH_ITEMS: usize = 25;
 /// The error table's index by execution (partition key `executionName`, sort key `timestamp`).
 pub const EXECUTION_NAME_INDEX: &str = "ExecutionName-index";
 
+/// The audit table's index by user (partition key `userId`, sort key `timestamp`).
+pub const USER_ID_INDEX: &str = "UserIdIndex";
+
+/// Where a page of a user's audit records ends: the keys of its last record in `UserIdIndex`
+/// (the index's and the table's), from which the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditKey {
+    pub user_id: String,
+    pub timestamp: String,
+    pub execution_name: String,
+}
+
+/// One page of a user's audit records, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Where the next page starts, when DynamoDB says there may be one.
+    pub next: Option<AuditKey>,
+}
+
 /// How `UnprocessedItems` are retried: exponential delays from `first`, at most `max`, for at
 /// most `attempts` calls in all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +92,74 @@ impl AuditLog {
             })
             .collect::<Result<Vec<_>, AwsError>>()?;
         batch_put(&self.client, &self.table, items, self.backoff).await
+    }
+
+    /// At most `limit` of a user's records through [`USER_ID_INDEX`], newest first, starting
+    /// after `after`. An item that does not read as a record is left out (and logged).
+    pub async fn for_user(
+        &self,
+        user_id: &str,
+        limit: i32,
+        after: Option<&AuditKey>,
+    ) -> Result<AuditPage, AwsError> {
+        let start = after.map(|key| {
+            Item::from([
+                ("userId".to_owned(), AttributeValue::S(key.user_id.clone())),
+                (
+                    "timestamp".to_owned(),
+                    AttributeValue::S(key.timestamp.clone()),
+                ),
+                (
+                    "executionName".to_owned(),
+                    AttributeValue::S(key.execution_name.clone()),
+                ),
+            ])
+        });
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(USER_ID_INDEX)
+            .key_condition_expression("#user = :user")
+            .expression_attribute_names("#user", "userId")
+            .expression_attribute_values(":user", AttributeValue::S(user_id.to_owned()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(AwsError::service("DynamoDB Query"))?;
+        let records = page
+            .items()
+            .iter()
+            .filter_map(|item| match from_item::<AuditRecord>(item) {
+                Ok(record) => Some(record),
+                Err(err) => {
+                    tracing::warn!(
+                        user_id,
+                        timestamp = string_attribute(item, "timestamp"),
+                        error = %err,
+                        "an audit record does not read as a record"
+                    );
+                    None
+                }
+            })
+            .collect();
+        let next = page
+            .last_evaluated_key()
+            .filter(|key| !key.is_empty())
+            .map(|key| AuditKey {
+                user_id: string_attribute(key, "userId")
+                    .unwrap_or_default()
+                    .to_owned(),
+                timestamp: string_attribute(key, "timestamp")
+                    .unwrap_or_default()
+                    .to_owned(),
+                execution_name: string_attribute(key, "executionName")
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        Ok(AuditPage { records, next })
     }
 }
 
@@ -132,6 +220,46 @@ impl ErrorLog {
             }
         }
         Ok(records)
+    }
+
+    /// The first `max` error records of an execution through `index` (oldest first), and
+    /// whether there are more.
+    pub async fn first_for_execution(
+        &self,
+        index: &str,
+        execution_name: &str,
+        max: usize,
+    ) -> Result<(Vec<ErrorRecord>, bool), AwsError> {
+        let mut records = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let remaining = max.saturating_sub(records.len()).clamp(1, 1000);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#name = :name")
+                .expression_attribute_names("#name", "executionName")
+                .expression_attribute_values(":name", AttributeValue::S(execution_name.to_owned()))
+                .limit(i32::try_from(remaining).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(AwsError::service("DynamoDB Query"))?;
+            records.extend(
+                page.items()
+                    .iter()
+                    .map(|item| read_error_record(execution_name, item)),
+            );
+            let more = page.last_evaluated_key().is_some_and(|key| !key.is_empty());
+            if records.len() >= max || !more {
+                let truncated = records.len() > max || more;
+                records.truncate(max);
+                return Ok((records, truncated));
+            }
+            start = page.last_evaluated_key().cloned();
+        }
     }
 }
 

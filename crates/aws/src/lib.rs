@@ -1,4 +1,4 @@
-//! The one place that builds AWS clients, and the adapters the functions use (S3 reads, DynamoDB records, notifications, metrics).
+//! The one place that builds AWS clients, and the adapters the functions use (S3 reads and uploads, DynamoDB records, notifications, metrics).
 //!
 //! The domain's records and messages are plain types ([`userlog_domain::records`],
 //! [`userlog_domain::report`]); this crate moves them to and from AWS.
@@ -13,13 +13,15 @@ pub mod s3;
 pub mod secrets;
 #[cfg(test)]
 mod testing;
+pub mod upload;
 
 pub use config::{AwsSettings, Clients, s3_client, sdk_config};
-pub use dynamodb::{AuditLog, Backoff, ErrorLog};
+pub use dynamodb::{AuditKey, AuditLog, AuditPage, Backoff, ErrorLog};
 pub use error::AwsError;
 pub use notify::{
     Channel, Delivery, Notifier, SesNotifier, SlackNotifier, SlackSetup, SlackSource, SnsNotifier,
     http_client,
 };
 pub use s3::{ObjectInfo, OpenObject, head_object, open_object, open_object_if_match};
-pub use secrets::database_url_from_env;
+pub use secrets::{Endpoint, database_url_from_env, database_url_from_env_for};
+pub use upload::{ObjectUpload, Uploaded};

@@ -11,8 +11,26 @@ use serde::Deserialize;
 
 use crate::error::AwsError;
 
+/// Which of the database's endpoints a URL is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The writer (or the proxy in front of it): `DATABASE_HOST`, or the secret's host.
+    Writer,
+    /// The reader, for code that only reads: `DATABASE_READER_HOST` where the environment has
+    /// one, else as [`Endpoint::Writer`].
+    Reader,
+}
+
 /// Reads the database URL from the process environment, fetching the secret when needed.
 pub async fn database_url_from_env(config: &SdkConfig) -> Result<SecretString, AwsError> {
+    database_url_from_env_for(config, Endpoint::Writer).await
+}
+
+/// [`database_url_from_env`] for `endpoint`. `DATABASE_URL`, when set, serves both.
+pub async fn database_url_from_env_for(
+    config: &SdkConfig,
+    endpoint: Endpoint,
+) -> Result<SecretString, AwsError> {
     let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if let Some(url) = lookup("DATABASE_URL") {
         return Ok(SecretString::from(url));
@@ -31,7 +49,7 @@ pub async fn database_url_from_env(config: &SdkConfig) -> Result<SecretString, A
     let text = secret
         .secret_string()
         .ok_or_else(|| AwsError::Database("the database secret has no text".to_owned()))?;
-    database_url_from_secret(text, lookup)
+    database_url_from_secret_for(text, lookup, endpoint)
 }
 
 /// The fields of an RDS database secret that make a connection URL.
@@ -73,14 +91,28 @@ pub fn database_url_from_secret(
     secret_json: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<SecretString, AwsError> {
+    database_url_from_secret_for(secret_json, lookup, Endpoint::Writer)
+}
+
+/// [`database_url_from_secret`] for `endpoint`: for the reader, `DATABASE_READER_HOST` (when
+/// set) takes the place of the host.
+pub fn database_url_from_secret_for(
+    secret_json: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    endpoint: Endpoint,
+) -> Result<SecretString, AwsError> {
     // The serde error could quote the secret: it is not passed on.
     let secret: DatabaseSecret = serde_json::from_str(secret_json).map_err(|_| {
         AwsError::Database(
             "the database secret is not JSON with `username` and `password`".to_owned(),
         )
     })?;
-    let host = secret
-        .host
+    let reader_host = match endpoint {
+        Endpoint::Reader => lookup("DATABASE_READER_HOST"),
+        Endpoint::Writer => None,
+    };
+    let host = reader_host
+        .or(secret.host)
         .or_else(|| lookup("DATABASE_HOST"))
         .ok_or_else(|| {
             AwsError::Database(
@@ -184,6 +216,36 @@ mod tests {
             r#"{"username":"app","password":"pw","host":"h","sslmode":"off"}"#,
             &[],
             "the database settings are not usable: the database secret's sslmode is not one of disable, prefer, require, verify-ca, verify-full",
+        );
+    }
+
+    #[test]
+    fn readers_connect_to_the_reader_host_where_there_is_one() {
+        let url = |vars: &[(&str, &str)], endpoint| {
+            let lookup = |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            database_url_from_secret_for(r#"{"username":"app","password":"pw"}"#, lookup, endpoint)
+                .map(|url| url.expose_secret().to_owned())
+                .unwrap()
+        };
+        let both = [
+            ("DATABASE_HOST", "proxy.example"),
+            ("DATABASE_READER_HOST", "cluster-ro.example"),
+        ];
+        assert_eq!(
+            url(&both, Endpoint::Reader),
+            "postgres://app:pw@cluster-ro.example:5432/postgres?sslmode=require"
+        );
+        assert_eq!(
+            url(&both, Endpoint::Writer),
+            "postgres://app:pw@proxy.example:5432/postgres?sslmode=require"
+        );
+        assert_eq!(
+            url(&both[..1], Endpoint::Reader),
+            "postgres://app:pw@proxy.example:5432/postgres?sslmode=require"
         );
     }
 

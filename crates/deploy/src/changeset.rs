@@ -306,12 +306,52 @@ pub fn is_empty_change_set(status_reason: &str) -> bool {
 }
 
 /// The changes that are not alias moves; a change set that only moves `stable` must have none.
+///
+/// Moving an alias also lists what refers to it (an integration, a permission, a route): CloudFormation
+/// cannot tell before the update whether the alias's `Ref` changes, so it marks each referrer as a
+/// `Dynamic` modification caused by the alias. Such a referrer is part of the move when it is
+/// modified in place only because of references to alias moves (or to referrers of them, as the
+/// reference cascades), and nothing else of it changes.
 pub fn non_alias_changes(changes: &[ResourceChange]) -> Vec<String> {
+    let mut moved: std::collections::BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.resource_type == "AWS::Lambda::Alias" && c.action == ChangeAction::Modify)
+        .map(|c| c.logical_id.as_str())
+        .collect();
+    loop {
+        let before = moved.len();
+        for change in changes {
+            if !moved.contains(change.logical_id.as_str()) && follows_only(change, &moved) {
+                moved.insert(&change.logical_id);
+            }
+        }
+        if moved.len() == before {
+            break;
+        }
+    }
     changes
         .iter()
-        .filter(|c| !(c.resource_type == "AWS::Lambda::Alias" && c.action == ChangeAction::Modify))
+        .filter(|c| !moved.contains(c.logical_id.as_str()))
         .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
         .collect()
+}
+
+/// Whether a change is an in-place modification whose every detail is a reference to one of
+/// `causes` (`Ref` or `Fn::GetAtt`).
+fn follows_only(change: &ResourceChange, causes: &std::collections::BTreeSet<&str>) -> bool {
+    change.action == ChangeAction::Modify
+        && change.replacement != Replacement::True
+        && !change.details.is_empty()
+        && change.details.iter().all(|d| {
+            matches!(
+                d.change_source.as_deref(),
+                Some("ResourceReference" | "ResourceAttribute")
+            ) && d
+                .causing_entity
+                .as_deref()
+                .and_then(|e| e.split('.').next())
+                .is_some_and(|e| causes.contains(e))
+        })
 }
 
 #[cfg(test)]
@@ -493,6 +533,90 @@ mod tests {
             [
                 "InputBucket (AWS::S3::Bucket)",
                 "OldAlias (AWS::Lambda::Alias)"
+            ]
+        );
+    }
+
+    fn referrer(id: &str, kind: &str, sources: &[(&str, &str)]) -> ResourceChange {
+        ResourceChange {
+            details: sources
+                .iter()
+                .map(|(source, entity)| ChangeDetail {
+                    attribute: "Properties".to_owned(),
+                    name: Some("Target".to_owned()),
+                    requires_recreation: Some("Never".to_owned()),
+                    change_source: Some((*source).to_owned()),
+                    causing_entity: Some((*entity).to_owned()),
+                })
+                .collect(),
+            ..change("Modify", id, kind, Some("False"))
+        }
+    }
+
+    #[test]
+    fn what_refers_to_a_moved_alias_moves_with_it_and_nothing_else_does() {
+        let alias = change(
+            "Modify",
+            "StatsApiAlias",
+            "AWS::Lambda::Alias",
+            Some("Conditional"),
+        );
+        let changes = vec![
+            alias.clone(),
+            referrer(
+                "StatsApiIntegration",
+                "AWS::ApiGatewayV2::Integration",
+                &[("ResourceReference", "StatsApiAlias")],
+            ),
+            referrer(
+                "StatsApiInvokePermission",
+                "AWS::Lambda::Permission",
+                &[("ResourceAttribute", "StatsApiAlias.Arn")],
+            ),
+            // A cascade: the route refers to the integration that refers to the alias.
+            referrer(
+                "StatsApiRoute",
+                "AWS::ApiGatewayV2::Route",
+                &[("ResourceReference", "StatsApiIntegration")],
+            ),
+        ];
+        assert!(non_alias_changes(&changes).is_empty());
+
+        let mut edited = referrer(
+            "StatsApiStage",
+            "AWS::ApiGatewayV2::Stage",
+            &[("ResourceReference", "StatsApiAlias")],
+        );
+        edited.details.push(ChangeDetail {
+            change_source: Some("DirectModification".to_owned()),
+            causing_entity: None,
+            ..edited.details[0].clone()
+        });
+        let replaced = ResourceChange {
+            replacement: Replacement::True,
+            ..referrer(
+                "StatsApiMapping",
+                "AWS::ApiGatewayV2::ApiMapping",
+                &[("ResourceReference", "StatsApiAlias")],
+            )
+        };
+        let elsewhere = referrer(
+            "Dashboard",
+            "AWS::CloudWatch::Dashboard",
+            &[("ResourceReference", "InputBucket")],
+        );
+        let by_parameter = referrer(
+            "Topic",
+            "AWS::SNS::Topic",
+            &[("ParameterReference", "StatsApiAlias")],
+        );
+        assert_eq!(
+            non_alias_changes(&[alias, edited, replaced, elsewhere, by_parameter]),
+            [
+                "StatsApiStage (AWS::ApiGatewayV2::Stage)",
+                "StatsApiMapping (AWS::ApiGatewayV2::ApiMapping)",
+                "Dashboard (AWS::CloudWatch::Dashboard)",
+                "Topic (AWS::SNS::Topic)"
             ]
         );
     }

@@ -17,6 +17,7 @@ pub mod functions;
 pub mod graph;
 pub mod iam;
 pub mod jsonpath;
+pub mod lake;
 pub mod output;
 pub mod render;
 pub mod scan;

@@ -1009,6 +1009,23 @@ pub fn to_json(value: &impl Serialize) -> String {
     text
 }
 
+/// The environment variables of a rendered function (`logical_id`, e.g. `StatsApiFunction`) that
+/// are plain strings; those set by intrinsics (stack references) are left out. What the local
+/// tooling runs a function's code with outside the emulator (`cargo xtask serve-api`).
+pub fn function_environment(template: &Value, logical_id: &str) -> BTreeMap<String, String> {
+    template
+        .get("Resources")
+        .and_then(|r| r.get(logical_id))
+        .and_then(|f| f.get("Properties"))
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name.as_str()?.to_owned(), value.as_str()?.to_owned())))
+        .collect()
+}
+
 #[cfg(test)]
 mod preview_tests {
     use super::*;
@@ -1041,5 +1058,19 @@ mod preview_tests {
         assert!(!text.contains("staging-userlog"), "{text}");
         assert!(text.contains("DATABASE_SCHEMA: pr_7"));
         assert!(render_preview(7, EnvironmentName::Preview(8), &templates).is_err());
+    }
+
+    #[test]
+    fn function_environments_keep_their_plain_strings() {
+        let template: Value = serde_yaml::from_str(
+            "Resources:\n  F:\n    Properties:\n      Environment:\n        Variables:\n          A: x\n          B: {Ref: P}\n",
+        )
+        .unwrap();
+        let found = function_environment(&template, "F");
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            vec![("A".to_owned(), "x".to_owned())]
+        );
+        assert!(function_environment(&template, "G").is_empty());
     }
 }

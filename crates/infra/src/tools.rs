@@ -1,4 +1,5 @@
-//! cfn-lint, the Python tool the static checks run: its pin, and reading its findings. Installing it
+//! cfn-lint, the Python tool the static checks run: its pin, and reading its findings; and the
+//! pin of schemathesis, which checks the statistics API against its OpenAPI document. Installing it
 //! into its virtualenv is `userlog_local::python_tool`'s job, shared with the local AWS emulator.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// The pinned cfn-lint.
 pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.58.0";
+
+/// The pinned schemathesis, which the end-to-end test runs against the statistics API with its
+/// OpenAPI document (`functions/stats-api/openapi.yaml`).
+pub const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.32.5";
 
 /// Installing or running a tool failed.
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,8 @@ pub enum Check {
     CfnLint,
     /// The database connection budget.
     Budget,
+    /// The data lake's table against what the export writes.
+    Lake,
 }
 
 impl fmt::Display for Check {
@@ -44,6 +46,7 @@ impl fmt::Display for Check {
             Check::Code => "code",
             Check::CfnLint => "cfn-lint",
             Check::Budget => "budget",
+            Check::Lake => "lake",
         })
     }
 }
@@ -185,6 +188,16 @@ pub fn validate_code(files: &[(String, String)], rendered: &Rendered) -> Vec<Fin
         "code",
         Check::Code,
         crate::codescan::check_code(files, &rendered.principals),
+    )
+}
+
+/// The Glue table of the data lake against `columns`, the `(name, Glue type)` pairs the export
+/// writes (`userlog_export::columns::glue_columns`), in file order.
+pub fn validate_lake(rendered: &Rendered, columns: &[(&str, &str)]) -> Vec<Finding> {
+    findings(
+        &rendered.environment.to_string(),
+        Check::Lake,
+        crate::lake::check_table(&rendered.cfn(), columns),
     )
 }
 

@@ -372,17 +372,17 @@ fn code_that_calls_what_its_role_does_not_allow() {
 }
 
 #[test]
-fn a_reference_to_a_planned_function_without_its_condition() {
+fn a_reference_to_a_conditional_resource_without_its_condition() {
+    // No function is planned today; a resource made conditional stands in for one.
     check(
         |r| {
-            resource(r, &["HttpApiIntegration"])
+            resource(r, &["ExportScheduleRole"])
                 .as_mapping_mut()
                 .unwrap()
-                .remove("Condition");
+                .insert("Condition".into(), "ExportStatsCanary".into());
         },
         expect![[r#"
-            error[template] staging HttpApiIntegration: refers to `HttpApi`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
-            error[template] staging HttpApiIntegration: refers to `StatsApiAlias`, which exists only under the condition `StatsApiDeployed`: give it `Condition: StatsApiDeployed` or put the reference in `Fn::If: [StatsApiDeployed, ...]`
+            error[template] staging ExportSchedule: refers to `ExportScheduleRole`, which exists only under the condition `ExportStatsCanary`: give it `Condition: ExportStatsCanary` or put the reference in `Fn::If: [ExportStatsCanary, ...]`
         "#]],
     );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use userlog_aws::{AwsError, database_url_from_env};
+use userlog_aws::{AwsError, Endpoint, database_url_from_env_for};
 use userlog_db::migrate::{InvalidSchemaName, SchemaName, lazy_pool};
 
 /// The connections one function instance (or task) opens at most: it handles one invocation at a
@@ -32,7 +32,21 @@ pub enum PoolError {
 
 /// A pool that connects on first use, in `schema` when one is given.
 pub async fn database_pool(sdk: &SdkConfig, schema: Option<&str>) -> Result<PgPool, PoolError> {
-    let url = database_url_from_env(sdk)
+    pool_for(sdk, schema, Endpoint::Writer).await
+}
+
+/// [`database_pool`] on the reader endpoint where the environment has one
+/// (`DATABASE_READER_HOST`), for a function that only reads.
+pub async fn reader_pool(sdk: &SdkConfig, schema: Option<&str>) -> Result<PgPool, PoolError> {
+    pool_for(sdk, schema, Endpoint::Reader).await
+}
+
+async fn pool_for(
+    sdk: &SdkConfig,
+    schema: Option<&str>,
+    endpoint: Endpoint,
+) -> Result<PgPool, PoolError> {
+    let url = database_url_from_env_for(sdk, endpoint)
         .await
         .map_err(PoolError::Database)?;
     let schema = schema
