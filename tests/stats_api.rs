@@ -351,6 +351,9 @@ fn contract_args(schema: &Path, base: &str, token: &str) -> Vec<String> {
         "30",
         "--seed",
         "1",
+        // Nothing written into the checkout: examples live for the run only.
+        "--generation-database",
+        ":memory:",
         "--suppress-health-check",
         "all",
     ]
