@@ -152,3 +152,18 @@ fn only_a_lambda_function_can_be_planned() {
         "`functions.yaml` is not valid: import-csv: only a Lambda function can be `planned` (its code comes with a code key)"
     );
 }
+
+#[test]
+fn no_two_environments_accept_the_same_token_audience() {
+    let mut seen: Vec<(String, EnvironmentName)> = Vec::new();
+    for environment in EnvironmentName::CHECKED {
+        let config = userlog_infra::render::load_environment(environment, &common::templates())
+            .expect("the environment loads");
+        for audience in &config.api.jwt_audience {
+            if let Some((_, other)) = seen.iter().find(|(seen, _)| seen == audience) {
+                panic!("{environment} and {other} both accept tokens for `{audience}`");
+            }
+            seen.push((audience.clone(), environment));
+        }
+    }
+}
