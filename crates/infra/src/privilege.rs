@@ -78,6 +78,53 @@ pub fn check_stack_roles(
     problems
 }
 
+/// Every action of every role of the stack template is one the boundary `boundary` (an ARN of a
+/// policy the bootstrap makes) allows: a role that needs more would fail in AWS, not here.
+pub fn check_roles_within_boundary(
+    template: &Template<'_>,
+    bootstrap: &Template<'_>,
+    account_id: &str,
+    boundary: &str,
+) -> Vec<(String, String)> {
+    let Some(policy) = bootstrap.of_type("AWS::IAM::ManagedPolicy").find(|policy| {
+        policy
+            .prop_str(&["ManagedPolicyName"])
+            .is_some_and(|name| format!("arn:aws:iam::{account_id}:policy/{name}") == boundary)
+    }) else {
+        return vec![(
+            "bootstrap".to_owned(),
+            format!("makes no permissions boundary `{boundary}`, which the stack's roles carry"),
+        )];
+    };
+    let allowed: Vec<String> = policy
+        .prop(&["PolicyDocument", "Statement"])
+        .map(as_list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Allow"))
+        .flat_map(|statement| strings(statement.get("Action")))
+        .collect();
+    let mut problems = Vec::new();
+    for role in template.of_type("AWS::IAM::Role") {
+        let outside: std::collections::BTreeSet<String> = role_statements(role.body)
+            .into_iter()
+            .filter(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Allow"))
+            .flat_map(|statement| strings(statement.get("Action")))
+            .filter(|action| matching(&allowed, &[action.as_str()]).is_empty())
+            .collect();
+        if !outside.is_empty() {
+            problems.push((
+                role.id.to_owned(),
+                format!(
+                    "allows {}, which its permissions boundary `{boundary}` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it",
+                    outside.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 /// The roles of the bootstrap template: what they may do to roles, resource policies and keys.
 /// `role_path` is the path of the stacks' roles.
 pub fn check_bootstrap_roles(

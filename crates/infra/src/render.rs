@@ -136,6 +136,11 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
     params.set("platformPrefix", platform_prefix.as_str());
     // Which of the platform's permissions boundaries this stack's roles carry (`names.roleBoundary`).
     params.set("roleBoundaryKind", if shared { "preview" } else { "stack" });
+    // Which of the platform's image repositories the import task's image comes from.
+    params.set(
+        "imageRepositorySuffix",
+        if shared { "-preview" } else { "" },
+    );
     params.set("region", config.region.as_str());
     params.set("accountId", config.account_id.as_str());
     params.set("repository", project.repository.as_str());

@@ -188,6 +188,16 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
         out.extend(findings(
             &environment,
             Check::Iam,
+            crate::privilege::check_roles_within_boundary(
+                &template,
+                &bootstrap,
+                &rendered.account_id,
+                &rendered.role_boundary,
+            ),
+        ));
+        out.extend(findings(
+            &environment,
+            Check::Iam,
             crate::privilege::check_bootstrap_roles(
                 &bootstrap,
                 &rendered.account_id,

@@ -682,3 +682,30 @@ fn a_boundary_that_lets_a_role_give_itself_more() {
         "#]],
     );
 }
+
+#[test]
+fn a_role_that_needs_more_than_its_boundary_allows() {
+    check(
+        |r| {
+            let allowed = common::at(
+                r.bootstrap.as_mut().expect("staging has a bootstrap"),
+                &[
+                    "Resources",
+                    "StackRoleBoundary",
+                    "Properties",
+                    "PolicyDocument",
+                    "Statement",
+                    "0",
+                    "Action",
+                ],
+            )
+            .as_sequence_mut()
+            .unwrap();
+            allowed.retain(|action| action.as_str() != Some("lambda:InvokeFunction"));
+        },
+        expect![[r#"
+            error[iam] staging ExportScheduleRole: allows lambda:InvokeFunction, which its permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it
+            error[iam] staging ImportStateMachineRole: allows lambda:InvokeFunction, which its permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it
+        "#]],
+    );
+}
