@@ -221,6 +221,14 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         }
     }
     params.set("database.schema", config.database_schema());
+    if let Some(version) = database.and_then(|d| d.engine_version.as_deref()) {
+        // Aurora's parameter group family is the engine's major version.
+        let major = version.split('.').next().unwrap_or(version);
+        params.set(
+            "database.parameterGroupFamily",
+            format!("aurora-postgresql{major}"),
+        );
+    }
     if let Some(network) = network {
         params.set(
             "network.privateSubnetA",

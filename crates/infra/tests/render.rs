@@ -167,3 +167,11 @@ fn no_two_environments_accept_the_same_token_audience() {
         }
     }
 }
+
+#[test]
+fn previews_read_their_own_slack_webhook_not_the_platforms() {
+    let preview = common::rendered(EnvironmentName::Preview(7));
+    let text = serde_yaml::to_string(&preview.template).unwrap();
+    assert!(text.contains("parameter/staging/userlog/previews/slack-webhook-url"));
+    assert!(!text.contains("parameter/staging/userlog/slack-webhook-url"));
+}
