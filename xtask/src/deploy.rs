@@ -215,6 +215,7 @@ pub(crate) async fn deploy_environment(
         )
     })?;
     let image_tag = crate::build::image_tag(image.image.digest());
+    let image_digest = image.image.digest().to_owned();
     let database_url = match &local {
         Some(local) => Some(local.database_url.clone()),
         None => options
@@ -237,7 +238,7 @@ pub(crate) async fn deploy_environment(
         None
     };
     if let Some(local) = &local {
-        register_import_task(local, &rendered, &image_tag, &image)?;
+        register_import_task(local, &rendered, &image_digest, &image)?;
     }
 
     let (config, settings) = crate::aws_env::sdk_for(environment).await?;
@@ -253,6 +254,7 @@ pub(crate) async fn deploy_environment(
         database_url,
         migrate_in_task: options.migrate_with == crate::cli::MigrateWith::Task,
         image_tag,
+        image_digest,
         image: local.is_none().then_some(image),
         allow_destructive: options.allow_destructive,
         owner: current_owner(|name| std::env::var(name).ok()),
@@ -345,11 +347,12 @@ fn url_parts(url: &str) -> Option<String> {
 fn register_import_task(
     local: &LocalServices,
     rendered: &Rendered,
-    image_tag: &str,
+    image_digest: &str,
     image: &userlog_image::Layout,
 ) -> anyhow::Result<()> {
     let reference =
-        task_image(rendered, image_tag).context("the stack has no import task definition")?;
+        task_image(rendered, image_digest).context("the stack has no import task definition")?;
+    let image_tag = crate::build::image_tag(image_digest);
     let tasks = local.ministack.state_dir().join("tasks");
     let root = tasks.join(format!("import-csv-{image_tag}"));
     if !root.exists() {

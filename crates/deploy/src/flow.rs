@@ -56,8 +56,10 @@ pub struct DeployRequest {
     /// Run the migrations as a one-off task of the import image in the environment's network
     /// instead of connecting to `database_url` from here.
     pub migrate_in_task: bool,
-    /// The import task's image tag.
+    /// The import task's image tag (what the push names in the repository).
     pub image_tag: String,
+    /// The import task's image digest (what the task definition names).
+    pub image_digest: String,
     /// The import task's image, pushed to the environment's image repository before the stack
     /// update (`None` on the emulator, which runs the unpacked image itself).
     pub image: Option<userlog_image::Layout>,
@@ -356,7 +358,7 @@ async fn deploy_locked(
         code_keys,
         versions: versions.clone(),
         canaries: BTreeMap::new(),
-        image_tag: request.image_tag.clone(),
+        image_digest: request.image_digest.clone(),
         external_database: request.external_database.clone(),
     };
 
@@ -686,7 +688,7 @@ async fn push_image(
     request: &DeployRequest,
     progress: &dyn Progress,
 ) -> Result<(), DeployError> {
-    let Some(named) = crate::target::task_image(&request.rendered, &request.image_tag) else {
+    let Some(named) = crate::target::task_image(&request.rendered, &request.image_digest) else {
         return Ok(());
     };
     let image_error = |reason: String| DeployError::Image {
@@ -696,8 +698,12 @@ async fn push_image(
     let layout = request.image.as_ref().ok_or_else(|| {
         image_error("the build has no image; build again with `cargo xtask build`".to_owned())
     })?;
+    // The task definition names the image by digest; the push names it by its tag as well.
+    let repository = named
+        .split_once('@')
+        .map_or(named.as_str(), |(repo, _)| repo);
     let reference =
-        userlog_image::Reference::parse(&named).map_err(|e| image_error(e.to_string()))?;
+        userlog_image::Reference::parse(repository).map_err(|e| image_error(e.to_string()))?;
     progress.step(&format!("pushing the import task's image to {named}"));
     let (host, token) = aws.registry_login().await?;
     if host != reference.host {

@@ -218,10 +218,10 @@ pub fn template_url(endpoint: Option<&str>, region: &str, bucket: &str, key: &st
     }
 }
 
-/// The image of the import task's container with its tag, as the stack's task definition names
-/// it (`<account>.dkr.ecr.<region>.amazonaws.com/<env>-userlog-import-csv:<tag>`), or `None` when
-/// the stack has no task definition.
-pub fn task_image(rendered: &Rendered, tag: &str) -> Option<String> {
+/// The image of the import task's container by its digest, as the stack's task definition names
+/// it (`<account>.dkr.ecr.<region>.amazonaws.com/<env>-userlog-import-csv@sha256:...`), or `None`
+/// when the stack has no task definition.
+pub fn task_image(rendered: &Rendered, digest: &str) -> Option<String> {
     let resources = rendered.template.get("Resources")?.as_mapping()?;
     resources.values().find_map(|resource| {
         if resource.get("Type")?.as_str()? != "AWS::ECS::TaskDefinition" {
@@ -234,7 +234,7 @@ pub fn task_image(rendered: &Rendered, tag: &str) -> Option<String> {
             .first()?
             .get("Image")?;
         let text = image.get("Fn::Sub").unwrap_or(image).as_str()?;
-        Some(text.replace("${ImportCsvImageTag}", tag))
+        Some(text.replace("${ImportCsvImageDigest}", digest))
     })
 }
 
@@ -271,8 +271,8 @@ pub struct ParameterInputs {
     pub versions: BTreeMap<String, String>,
     /// The canary of each Lambda function that is being released gradually, by function key.
     pub canaries: BTreeMap<String, crate::canary::CanaryRoute>,
-    /// The import-csv image tag.
-    pub image_tag: String,
+    /// The digest of the import-csv image.
+    pub image_digest: String,
     /// The external database, for stacks that take one.
     pub external_database: Option<ExternalDatabase>,
 }
@@ -284,7 +284,10 @@ pub fn stack_parameters(
 ) -> Result<BTreeMap<String, ParameterValue>, DeployError> {
     let mut known: BTreeMap<String, String> = BTreeMap::new();
     known.insert("ArtifactBucket".to_owned(), inputs.artifact_bucket.clone());
-    known.insert("ImportCsvImageTag".to_owned(), inputs.image_tag.clone());
+    known.insert(
+        "ImportCsvImageDigest".to_owned(),
+        inputs.image_digest.clone(),
+    );
     for function in manifest.lambdas() {
         if let (Some(parameter), Some(key)) = (
             &function.code_parameter,
@@ -423,7 +426,7 @@ mod tests {
         let manifest = StackManifest::of(&rendered(EnvironmentName::Local)).expect("a manifest");
         let mut inputs = ParameterInputs {
             artifact_bucket: "bucket".to_owned(),
-            image_tag: "tag".to_owned(),
+            image_digest: "sha256:0123".to_owned(),
             ..ParameterInputs::default()
         };
         for function in manifest.lambdas() {
@@ -463,7 +466,7 @@ mod tests {
             ExternalDatabaseHost=Value("127.0.0.1")
             ExternalDatabaseName=Value("userlog")
             ExternalDatabasePort=Value("5433")
-            ImportCsvImageTag=Value("tag")
+            ImportCsvImageDigest=Value("sha256:0123")
             ProcessUserLogCanaryVersion=Value("")
             ProcessUserLogCanaryWeight=Value("0")
             ProcessUserLogCodeKey=Value("functions/process-user-log/hash.zip")

@@ -147,9 +147,10 @@ impl<'a> Template<'a> {
             ("AWS::DynamoDB::Table", Some("Arn")) => resource
                 .prop_str(&["TableName"])
                 .map(|name| format!("arn:aws:dynamodb:{region}:{account}:table/{name}")),
-            ("AWS::IAM::Role", Some("Arn")) => resource
-                .prop_str(&["RoleName"])
-                .map(|name| format!("arn:aws:iam::{account}:role/{name}")),
+            ("AWS::IAM::Role", Some("Arn")) => resource.prop_str(&["RoleName"]).map(|name| {
+                let path = resource.prop_str(&["Path"]).unwrap_or("/");
+                format!("arn:aws:iam::{account}:role{path}{name}")
+            }),
             ("AWS::SQS::Queue", Some("Arn")) => resource
                 .prop_str(&["QueueName"])
                 .map(|name| format!("arn:aws:sqs:{region}:{account}:{name}")),

@@ -19,6 +19,7 @@ pub mod iam;
 pub mod jsonpath;
 pub mod lake;
 pub mod output;
+pub mod privilege;
 pub mod render;
 pub mod scan;
 pub mod subst;

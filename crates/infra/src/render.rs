@@ -49,6 +49,10 @@ pub struct Rendered {
     pub release: Option<crate::env::ReleaseConfig>,
     /// The environment's database connection budget.
     pub connections: crate::env::ConnectionBudget,
+    /// The IAM path of every role the stack creates (`names.rolePath`).
+    pub role_path: String,
+    /// The ARN of the permissions boundary every role of the stack carries (`arns.roleBoundary`).
+    pub role_boundary: String,
 }
 
 /// Loads an environment's parameters from the templates (deriving `preview-pr-<N>` from preview.yaml).
@@ -130,6 +134,13 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
     params.set("prefix", prefix.as_str());
     params.set("prefixSnake", prefix.replace('-', "_"));
     params.set("platformPrefix", platform_prefix.as_str());
+    // Which of the platform's permissions boundaries this stack's roles carry (`names.roleBoundary`).
+    params.set("roleBoundaryKind", if shared { "preview" } else { "stack" });
+    // Which of the platform's image repositories the import task's image comes from.
+    params.set(
+        "imageRepositorySuffix",
+        if shared { "-preview" } else { "" },
+    );
     params.set("region", config.region.as_str());
     params.set("accountId", config.account_id.as_str());
     params.set("repository", project.repository.as_str());
@@ -210,6 +221,14 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         }
     }
     params.set("database.schema", config.database_schema());
+    if let Some(version) = database.and_then(|d| d.engine_version.as_deref()) {
+        // Aurora's parameter group family is the engine's major version.
+        let major = version.split('.').next().unwrap_or(version);
+        params.set(
+            "database.parameterGroupFamily",
+            format!("aurora-postgresql{major}"),
+        );
+    }
     if let Some(network) = network {
         params.set(
             "network.privateSubnetA",
@@ -527,6 +546,15 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
     };
 
     let stack_policy = stack_policy(&template);
+    let param = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let role_path = param("names.rolePath");
+    let role_boundary = param("arns.roleBoundary");
     Ok(Rendered {
         environment,
         region: config.region.clone(),
@@ -542,6 +570,8 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         retain_data: config.retain_data,
         release: config.release.clone(),
         connections: config.connections.clone(),
+        role_path,
+        role_boundary,
     })
 }
 

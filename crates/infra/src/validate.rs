@@ -151,6 +151,15 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
     ));
     out.extend(findings(
         &environment,
+        Check::Iam,
+        crate::privilege::check_stack_roles(
+            &template,
+            &rendered.role_path,
+            &rendered.role_boundary,
+        ),
+    ));
+    out.extend(findings(
+        &environment,
         Check::Events,
         crate::events::check_rules(&template, STATE_MACHINE_ID),
     ));
@@ -175,6 +184,25 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
             &environment,
             Check::Iam,
             check_deploy_roles(&bootstrap, &rendered.repository, &rendered.reasons),
+        ));
+        out.extend(findings(
+            &environment,
+            Check::Iam,
+            crate::privilege::check_roles_within_boundary(
+                &template,
+                &bootstrap,
+                &rendered.account_id,
+                &rendered.role_boundary,
+            ),
+        ));
+        out.extend(findings(
+            &environment,
+            Check::Iam,
+            crate::privilege::check_bootstrap_roles(
+                &bootstrap,
+                &rendered.account_id,
+                &rendered.role_path,
+            ),
         ));
     }
     out.sort();

@@ -152,3 +152,26 @@ fn only_a_lambda_function_can_be_planned() {
         "`functions.yaml` is not valid: import-csv: only a Lambda function can be `planned` (its code comes with a code key)"
     );
 }
+
+#[test]
+fn no_two_environments_accept_the_same_token_audience() {
+    let mut seen: Vec<(String, EnvironmentName)> = Vec::new();
+    for environment in EnvironmentName::CHECKED {
+        let config = userlog_infra::render::load_environment(environment, &common::templates())
+            .expect("the environment loads");
+        for audience in &config.api.jwt_audience {
+            if let Some((_, other)) = seen.iter().find(|(seen, _)| seen == audience) {
+                panic!("{environment} and {other} both accept tokens for `{audience}`");
+            }
+            seen.push((audience.clone(), environment));
+        }
+    }
+}
+
+#[test]
+fn previews_read_their_own_slack_webhook_not_the_platforms() {
+    let preview = common::rendered(EnvironmentName::Preview(7));
+    let text = serde_yaml::to_string(&preview.template).unwrap();
+    assert!(text.contains("parameter/staging/userlog/previews/slack-webhook-url"));
+    assert!(!text.contains("parameter/staging/userlog/slack-webhook-url"));
+}

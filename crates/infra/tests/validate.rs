@@ -532,3 +532,180 @@ fn a_deploy_role_that_trusts_a_branch_next_to_its_environment() {
         "#]],
     );
 }
+
+/// The statement `sid` of the bootstrap role `role` in staging.
+fn bootstrap_statement<'a>(rendered: &'a mut Rendered, role: &str, sid: &str) -> &'a mut Value {
+    let policy = common::at(
+        rendered
+            .bootstrap
+            .as_mut()
+            .expect("staging has a bootstrap"),
+        &[
+            "Resources",
+            role,
+            "Properties",
+            "Policies",
+            "0",
+            "PolicyDocument",
+            "Statement",
+        ],
+    );
+    policy
+        .as_sequence_mut()
+        .expect("a list of statements")
+        .iter_mut()
+        .find(|statement| statement["Sid"].as_str() == Some(sid))
+        .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+}
+
+#[test]
+fn a_stack_role_without_the_boundary_or_outside_the_path() {
+    check(
+        |r| {
+            let properties = resource(r, &["ValidateCsvRole", "Properties"])
+                .as_mapping_mut()
+                .unwrap();
+            properties.remove("PermissionsBoundary");
+            properties.insert("Path".into(), "/".into());
+        },
+        expect![[r#"
+            error[iam] staging ValidateCsvRole: has no permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary`: give it `PermissionsBoundary: ${arns.roleBoundary}` (the CloudFormation role creates no role without it)
+            error[iam] staging ValidateCsvRole: is not under the stack's role path `/userlog-stack/`: give it `Path: ${names.rolePath}` (the CloudFormation role manages roles under it only)
+        "#]],
+    );
+}
+
+#[test]
+fn a_role_manager_that_creates_roles_without_the_boundary() {
+    check(
+        |r| {
+            let statement = bootstrap_statement(
+                r,
+                "PreviewCloudFormationRole",
+                "CreateAndChangePreviewRolesWithinTheBoundary",
+            );
+            statement.as_mapping_mut().unwrap().remove("Condition");
+            statement["Resource"] = "arn:aws:iam::111111111111:role/preview-pr-*".into();
+        },
+        expect![[r#"
+            error[iam] staging bootstrap PreviewCloudFormationRole: statement CreateAndChangePreviewRolesWithinTheBoundary allows iam:CreateRole, iam:PutRolePermissionsBoundary, iam:PutRolePolicy without requiring the bootstrap's `*-preview-boundary` permissions boundary (Condition StringEquals iam:PermissionsBoundary)
+            error[iam] staging bootstrap PreviewCloudFormationRole: statement CreateAndChangePreviewRolesWithinTheBoundary lets roles be created or changed at `arn:aws:iam::111111111111:role/preview-pr-*`, outside the stacks' role path `/userlog-stack/`
+        "#]],
+    );
+}
+
+#[test]
+fn a_role_manager_that_may_lift_a_boundary() {
+    check(
+        |r| {
+            let statement = bootstrap_statement(r, "CloudFormationRole", "ManageStackRoles");
+            statement["Action"]
+                .as_sequence_mut()
+                .unwrap()
+                .push("iam:DeleteRolePermissionsBoundary".into());
+        },
+        expect![[r#"
+            error[iam] staging bootstrap CloudFormationRole: statement ManageStackRoles allows iam:DeleteRolePermissionsBoundary, which would lift or rewrite a permissions boundary
+        "#]],
+    );
+}
+
+#[test]
+fn a_preview_statement_on_any_resource_for_resource_policies_and_keys() {
+    check(
+        |r| {
+            let statement =
+                bootstrap_statement(r, "PreviewCloudFormationRole", "ManagePreviewResources");
+            let actions = statement["Action"].as_sequence_mut().unwrap();
+            actions.push("s3:PutBucketPolicy".into());
+            actions.push("kms:PutKeyPolicy".into());
+        },
+        expect![[r#"
+            error[iam] staging bootstrap PreviewCloudFormationRole: statement ManagePreviewResources allows kms:PutKeyPolicy on `*`: preview stacks make no keys, and a pull request could administer the platform's
+            error[iam] staging bootstrap PreviewCloudFormationRole: statement ManagePreviewResources allows s3:PutBucketPolicy on `*`: a template could open another environment's resources; name the environment's own ARNs
+        "#]],
+    );
+}
+
+#[test]
+fn service_linked_roles_for_any_service() {
+    check(
+        |r| {
+            bootstrap_statement(r, "CloudFormationRole", "ServiceLinkedRoles")
+                .as_mapping_mut()
+                .unwrap()
+                .remove("Condition");
+        },
+        expect![[r#"
+            error[iam] staging bootstrap CloudFormationRole: statement ServiceLinkedRoles allows iam:CreateServiceLinkedRole for any service: name them (Condition StringEquals iam:AWSServiceName)
+        "#]],
+    );
+}
+
+#[test]
+fn preview_roles_made_with_the_platform_stacks_boundary() {
+    check(
+        |r| {
+            bootstrap_statement(
+                r,
+                "PreviewCloudFormationRole",
+                "CreateAndChangePreviewRolesWithinTheBoundary",
+            )["Condition"]["StringEquals"]["iam:PermissionsBoundary"] =
+                "arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary".into();
+        },
+        expect![[r#"
+            error[iam] staging bootstrap PreviewCloudFormationRole: statement CreateAndChangePreviewRolesWithinTheBoundary allows iam:CreateRole, iam:PutRolePermissionsBoundary, iam:PutRolePolicy without requiring the bootstrap's `*-preview-boundary` permissions boundary (Condition StringEquals iam:PermissionsBoundary)
+        "#]],
+    );
+}
+
+#[test]
+fn a_boundary_that_lets_a_role_give_itself_more() {
+    check(
+        |r| {
+            let statements = common::at(
+                r.bootstrap.as_mut().expect("staging has a bootstrap"),
+                &[
+                    "Resources",
+                    "PreviewRoleBoundary",
+                    "Properties",
+                    "PolicyDocument",
+                    "Statement",
+                ],
+            )
+            .as_sequence_mut()
+            .unwrap();
+            statements.retain(|s| s["Sid"].as_str() != Some("NoIdentityOrAccountAdministration"));
+        },
+        expect![[r#"
+            error[iam] staging bootstrap PreviewRoleBoundary: is a permissions boundary that does not deny iam:AttachRolePolicy, iam:CreateRole, iam:PutRolePermissionsBoundary, iam:PutRolePolicy, iam:CreatePolicyVersion, iam:DeletePolicy, iam:DeleteRolePermissionsBoundary, iam:SetDefaultPolicyVersion, sts:AssumeRole on `*`: a bounded role could give itself more
+        "#]],
+    );
+}
+
+#[test]
+fn a_role_that_needs_more_than_its_boundary_allows() {
+    check(
+        |r| {
+            let allowed = common::at(
+                r.bootstrap.as_mut().expect("staging has a bootstrap"),
+                &[
+                    "Resources",
+                    "StackRoleBoundary",
+                    "Properties",
+                    "PolicyDocument",
+                    "Statement",
+                    "0",
+                    "Action",
+                ],
+            )
+            .as_sequence_mut()
+            .unwrap();
+            allowed.retain(|action| action.as_str() != Some("lambda:InvokeFunction"));
+        },
+        expect![[r#"
+            error[iam] staging ExportScheduleRole: allows lambda:InvokeFunction, which its permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it
+            error[iam] staging ImportStateMachineRole: allows lambda:InvokeFunction, which its permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it
+        "#]],
+    );
+}
