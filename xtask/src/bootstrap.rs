@@ -47,6 +47,7 @@ pub(crate) fn run(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
         stack_name: format!("{}-bootstrap", rendered.stack_name),
         template: serde_json::to_value(template).context("the bootstrap is not JSON")?,
         repository: args.repository.clone(),
+        stack_policy: rendered.stack_policy.to_string(),
     };
     let summary = crate::runtime()?.block_on(async {
         if environment == EnvironmentName::Local {

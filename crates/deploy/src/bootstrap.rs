@@ -30,6 +30,9 @@ pub struct BootstrapRequest {
     pub template: serde_json::Value,
     /// The GitHub repository the roles trust.
     pub repository: String,
+    /// The environment's rendered stack policy, which the bootstrap approves (see
+    /// [`crate::stack_policy`]).
+    pub stack_policy: String,
 }
 
 /// A variable to set in GitHub, at the repository or in one of its environments.
@@ -67,6 +70,8 @@ pub struct BootstrapSummary {
     pub stack: StackOutcome,
     /// The stack's outputs (role ARNs, bucket, repository URI, lock table).
     pub outputs: BTreeMap<String, String>,
+    /// Where the approved stack policy was stored in the artifact bucket.
+    pub stack_policy_key: String,
     /// What to set in GitHub for the workflows.
     pub variables: Vec<GitHubVariable>,
 }
@@ -162,6 +167,23 @@ pub async fn bootstrap(
         .await?
         .map(|s| s.outputs)
         .unwrap_or_default();
+    let bucket = outputs.get("ArtifactBucketName").ok_or_else(|| {
+        DeployError::other(format!(
+            "{} has no output ArtifactBucketName",
+            request.stack_name
+        ))
+    })?;
+    let stack_policy_key = crate::stack_policy::approved_key(&request.stack_policy);
+    progress.step(&format!(
+        "approving the stack policy (s3://{bucket}/{stack_policy_key}, which deploys may read but not write)"
+    ));
+    aws.put_bytes(
+        bucket,
+        &stack_policy_key,
+        request.stack_policy.clone().into_bytes(),
+        "application/json",
+    )
+    .await?;
     let variables = github_variables(&request.environment, &request.region, &outputs);
     Ok(BootstrapSummary {
         environment: request.environment.clone(),
@@ -169,6 +191,7 @@ pub async fn bootstrap(
         repository: request.repository.clone(),
         stack,
         outputs,
+        stack_policy_key,
         variables,
     })
 }

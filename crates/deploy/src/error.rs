@@ -99,6 +99,17 @@ pub enum DeployError {
     /// A setting the deploy needs is missing.
     #[error("{0}")]
     Settings(String),
+    /// The rendered stack policy is not the one the environment's bootstrap approved.
+    #[error(
+        "the stack policy of {environment} changed since its bootstrap (no approved copy at `{key}` in the artifact bucket): \
+         the deploy role may not set it; an administrator of the account runs `cargo xtask bootstrap --env {environment} --repository OWNER/REPO`, then deploy again"
+    )]
+    StackPolicyNotApproved {
+        /// The environment.
+        environment: String,
+        /// The approved copy's key that is missing.
+        key: String,
+    },
     /// The import task's image could not be pushed, or the repository does not hold it.
     #[error("the import task's image {reference}: {reason}")]
     Image {

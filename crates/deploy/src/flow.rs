@@ -464,8 +464,22 @@ async fn deploy_locked(
             };
         }
     }
-    aws.set_stack_policy(&stack_name, &request.rendered.stack_policy.to_string())
-        .await?;
+    let policy = request.rendered.stack_policy.to_string();
+    match crate::stack_policy::source(target, &policy) {
+        crate::stack_policy::PolicySource::Skip => {}
+        crate::stack_policy::PolicySource::Body(body) => {
+            aws.set_stack_policy(&stack_name, &body, false).await?;
+        }
+        crate::stack_policy::PolicySource::Approved { bucket, key, url } => {
+            if !aws.object_exists(&bucket, &key).await? {
+                return Err(DeployError::StackPolicyNotApproved {
+                    environment: target.environment.to_string(),
+                    key,
+                });
+            }
+            aws.set_stack_policy(&stack_name, &url, true).await?;
+        }
+    }
 
     // Migrate.
     match &request.database_url {

@@ -21,5 +21,6 @@ pub mod retry;
 pub mod rollback;
 pub mod sdk;
 pub mod stack;
+pub mod stack_policy;
 pub mod target;
 pub mod upload;

@@ -221,13 +221,24 @@ impl Aws {
         }
     }
 
-    /// Sets the stack's policy.
-    pub async fn set_stack_policy(&self, stack_name: &str, policy_json: &str) -> AwsResult<()> {
+    /// Sets the stack's policy from a body or, with `from_url`, from the URL `policy`.
+    pub async fn set_stack_policy(
+        &self,
+        stack_name: &str,
+        policy: &str,
+        from_url: bool,
+    ) -> AwsResult<()> {
         self.call("SetStackPolicy", || async {
-            self.cloudformation
+            let request = self
+                .cloudformation
                 .set_stack_policy()
-                .stack_name(stack_name)
-                .stack_policy_body(policy_json)
+                .stack_name(stack_name);
+            let request = if from_url {
+                request.stack_policy_url(policy)
+            } else {
+                request.stack_policy_body(policy)
+            };
+            request
                 .send()
                 .await
                 .map_err(|e| call_error("SetStackPolicy", e))

@@ -1,7 +1,8 @@
 //! Least privilege that a template cannot talk its way out of: every stack role under the stack's
 //! path with the bootstrap's permissions boundary, role managers that create or change roles only
 //! with that boundary, no resource policy or key administration on `*` where pull requests deploy,
-//! service-linked roles only for named services, and boundaries that deny identity administration.
+//! service-linked roles only for named services, boundaries that deny identity administration,
+//! and stack policies set only from the copy the bootstrap approved.
 
 use serde_yaml::Value;
 
@@ -221,6 +222,13 @@ pub fn check_bootstrap_roles(
                 && condition("StringEquals", "iam:AWSServiceName").is_none()
             {
                 problems.push((subject.clone(), format!("statement {sid} allows iam:CreateServiceLinkedRole for any service: name them (Condition StringEquals iam:AWSServiceName)")));
+            }
+            let sets_policy = matching(&actions, &["cloudformation:SetStackPolicy"]);
+            if !sets_policy.is_empty()
+                && condition("StringLike", "cloudformation:StackPolicyUrl").is_none()
+                && condition("StringEquals", "cloudformation:StackPolicyUrl").is_none()
+            {
+                problems.push((subject.clone(), format!("statement {sid} allows cloudformation:SetStackPolicy from any source: require the approved copy (Condition cloudformation:StackPolicyUrl), or the stack policy restrains nobody who deploys")));
             }
             if !resources.iter().any(|r| r == "*") {
                 continue;

@@ -709,3 +709,18 @@ fn a_role_that_needs_more_than_its_boundary_allows() {
         "#]],
     );
 }
+
+#[test]
+fn a_deploy_role_that_sets_any_stack_policy() {
+    check(
+        |r| {
+            bootstrap_statement(r, "GitHubDeployRole", "SetTheApprovedStackPolicy")
+                .as_mapping_mut()
+                .unwrap()
+                .remove("Condition");
+        },
+        expect![[r#"
+            error[iam] staging bootstrap GitHubDeployRole: statement SetTheApprovedStackPolicy allows cloudformation:SetStackPolicy from any source: require the approved copy (Condition cloudformation:StackPolicyUrl), or the stack policy restrains nobody who deploys
+        "#]],
+    );
+}
