@@ -317,8 +317,13 @@ pub fn check_contract(stack: &LocalStack, server: &ServeApi) {
         .expect("schemathesis installs");
     let token = token(stack, &[]);
     let schema = root().join("functions/stats-api/openapi.yaml");
+    // Schemathesis keeps its crash reports under `.schemathesis/` of its working directory: run it
+    // in the checkout's ignored `.local/`, where they stay for a look after a failure.
+    let workdir = root().join(".local").join("schemathesis-runs");
+    std::fs::create_dir_all(&workdir).expect("the schemathesis directory is writable");
     let output = Command::new(tool.program("schemathesis"))
         .args(contract_args(&schema, &server.base, &token))
+        .current_dir(&workdir)
         .env("NO_COLOR", "1")
         .output()
         .expect("schemathesis runs");
@@ -351,7 +356,7 @@ fn contract_args(schema: &Path, base: &str, token: &str) -> Vec<String> {
         "30",
         "--seed",
         "1",
-        // Nothing written into the checkout: examples live for the run only.
+        // Examples live for the run only.
         "--generation-database",
         ":memory:",
         "--suppress-health-check",
