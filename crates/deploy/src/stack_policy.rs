@@ -53,18 +53,15 @@ pub fn source(target: &Target, policy_json: &str) -> PolicySource {
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
-    use userlog_infra::templates::Templates;
-    use userlog_infra::{EnvironmentName, render_environment};
+    use userlog_infra::EnvironmentName;
 
     use super::*;
+    use crate::target::tests::rendered;
 
     // expect-test's `check` helpers take the expectation by value, as its documentation does.
     #[allow(clippy::needless_pass_by_value)]
     fn check(environment: EnvironmentName, host: Option<&str>, expected: Expect) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
-        let templates = Templates::load(&dir).expect("the templates load");
-        let rendered = render_environment(environment, &templates).expect("it renders");
-        let target = Target::of(&rendered, host);
+        let target = Target::of(&rendered(environment), host);
         expected.assert_debug_eq(&source(&target, r#"{"Statement":[]}"#));
     }
 

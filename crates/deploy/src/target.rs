@@ -362,13 +362,14 @@ pub fn alias_parameters(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use expect_test::expect;
     use userlog_infra::{Templates, render_environment};
 
     use super::*;
 
-    fn rendered(environment: EnvironmentName) -> Rendered {
+    /// `environment` rendered from the checkout's templates.
+    pub(crate) fn rendered(environment: EnvironmentName) -> Rendered {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
         let templates = Templates::load(&dir).expect("the templates load");
         render_environment(environment, &templates).expect("the environment renders")

@@ -87,32 +87,23 @@ pub fn check_roles_within_boundary(
     account_id: &str,
     boundary: &str,
 ) -> Vec<(String, String)> {
-    let Some(policy) = bootstrap.of_type("AWS::IAM::ManagedPolicy").find(|policy| {
-        policy
-            .prop_str(&["ManagedPolicyName"])
-            .is_some_and(|name| format!("arn:aws:iam::{account_id}:policy/{name}") == boundary)
-    }) else {
+    let Some(policy) = bootstrap
+        .of_type("AWS::IAM::ManagedPolicy")
+        .find(|policy| policy_arn(policy.body, account_id).as_deref() == Some(boundary))
+    else {
         return vec![(
             "bootstrap".to_owned(),
             format!("makes no permissions boundary `{boundary}`, which the stack's roles carry"),
         )];
     };
-    let allowed: Vec<String> = policy
-        .prop(&["PolicyDocument", "Statement"])
-        .map(as_list)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Allow"))
-        .flat_map(|statement| strings(statement.get("Action")))
-        .collect();
+    let allowed = actions_of(policy_statements(policy.body), "Allow", false);
     let mut problems = Vec::new();
     for role in template.of_type("AWS::IAM::Role") {
-        let outside: std::collections::BTreeSet<String> = role_statements(role.body)
-            .into_iter()
-            .filter(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Allow"))
-            .flat_map(|statement| strings(statement.get("Action")))
-            .filter(|action| matching(&allowed, &[action.as_str()]).is_empty())
-            .collect();
+        let outside: std::collections::BTreeSet<String> =
+            actions_of(role_statements(role.body), "Allow", false)
+                .into_iter()
+                .filter(|action| matching(&allowed, &[action.as_str()]).is_empty())
+                .collect();
         if !outside.is_empty() {
             problems.push((
                 role.id.to_owned(),
@@ -135,23 +126,12 @@ pub fn check_bootstrap_roles(
 ) -> Vec<(String, String)> {
     let boundaries: Vec<String> = template
         .of_type("AWS::IAM::ManagedPolicy")
-        .filter_map(|policy| policy.prop_str(&["ManagedPolicyName"]))
-        .map(|name| format!("arn:aws:iam::{account_id}:policy/{name}"))
+        .filter_map(|policy| policy_arn(policy.body, account_id))
         .collect();
     let stack_roles = format!("arn:aws:iam::{account_id}:role{role_path}");
     let mut problems = Vec::new();
     for policy in template.of_type("AWS::IAM::ManagedPolicy") {
-        let denied: Vec<String> = policy
-            .prop(&["PolicyDocument", "Statement"])
-            .map(as_list)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|statement| {
-                statement.get("Effect").and_then(Value::as_str) == Some("Deny")
-                    && strings(statement.get("Resource")).iter().any(|r| r == "*")
-            })
-            .flat_map(|statement| strings(statement.get("Action")))
-            .collect();
+        let denied = actions_of(policy_statements(policy.body), "Deny", true);
         let must_deny = [ROLE_GRANTS, BOUNDARY_LIFTS, &["sts:AssumeRole"]].concat();
         let missing: Vec<&str> = must_deny
             .iter()
@@ -253,6 +233,34 @@ pub fn check_bootstrap_roles(
     problems
 }
 
+/// The ARN of the managed policy `body` (a resource of the template) makes.
+fn policy_arn(body: &Value, account_id: &str) -> Option<String> {
+    let name = body.get("Properties")?.get("ManagedPolicyName")?.as_str()?;
+    Some(format!("arn:aws:iam::{account_id}:policy/{name}"))
+}
+
+/// The statements of a managed policy.
+fn policy_statements(body: &Value) -> Vec<&Value> {
+    body.get("Properties")
+        .and_then(|p| p.get("PolicyDocument"))
+        .and_then(|d| d.get("Statement"))
+        .map(as_list)
+        .unwrap_or_default()
+}
+
+/// The actions of the `statements` with `effect` (with `on_any`, only those on `*`).
+fn actions_of(statements: Vec<&Value>, effect: &str, on_any: bool) -> Vec<String> {
+    statements
+        .into_iter()
+        .filter(|statement| {
+            statement.get("Effect").and_then(Value::as_str) == Some(effect)
+                && (!on_any || strings(statement.get("Resource")).iter().any(|r| r == "*"))
+        })
+        .flat_map(|statement| strings(statement.get("Action")))
+        .collect()
+}
+
+/// The statements of a role's inline policies.
 fn role_statements(body: &Value) -> Vec<&Value> {
     body.get("Properties")
         .and_then(|p| p.get("Policies"))

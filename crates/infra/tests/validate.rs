@@ -428,15 +428,24 @@ fn a_database_function_without_reserved_concurrency_or_a_share() {
     );
 }
 
-/// The trust condition of staging's GitHub deploy role.
-fn deploy_trust(rendered: &mut Rendered) -> &mut Value {
+/// The value at `path` under `Resources` of staging's bootstrap template.
+fn bootstrap_resource<'a>(rendered: &'a mut Rendered, path: &[&str]) -> &'a mut Value {
+    let mut full = vec!["Resources"];
+    full.extend_from_slice(path);
     common::at(
         rendered
             .bootstrap
             .as_mut()
             .expect("staging has a bootstrap"),
+        &full,
+    )
+}
+
+/// The trust condition of staging's GitHub deploy role.
+fn deploy_trust(rendered: &mut Rendered) -> &mut Value {
+    bootstrap_resource(
+        rendered,
         &[
-            "Resources",
             "GitHubDeployRole",
             "Properties",
             "AssumeRolePolicyDocument",
@@ -535,13 +544,9 @@ fn a_deploy_role_that_trusts_a_branch_next_to_its_environment() {
 
 /// The statement `sid` of the bootstrap role `role` in staging.
 fn bootstrap_statement<'a>(rendered: &'a mut Rendered, role: &str, sid: &str) -> &'a mut Value {
-    let policy = common::at(
-        rendered
-            .bootstrap
-            .as_mut()
-            .expect("staging has a bootstrap"),
+    bootstrap_resource(
+        rendered,
         &[
-            "Resources",
             role,
             "Properties",
             "Policies",
@@ -549,13 +554,22 @@ fn bootstrap_statement<'a>(rendered: &'a mut Rendered, role: &str, sid: &str) ->
             "PolicyDocument",
             "Statement",
         ],
-    );
-    policy
-        .as_sequence_mut()
-        .expect("a list of statements")
-        .iter_mut()
-        .find(|statement| statement["Sid"].as_str() == Some(sid))
-        .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+    )
+    .as_sequence_mut()
+    .expect("a list of statements")
+    .iter_mut()
+    .find(|statement| statement["Sid"].as_str() == Some(sid))
+    .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+}
+
+/// The statements of the bootstrap's permissions boundary `policy` in staging.
+fn boundary_statements<'a>(rendered: &'a mut Rendered, policy: &str) -> &'a mut Vec<Value> {
+    bootstrap_resource(
+        rendered,
+        &[policy, "Properties", "PolicyDocument", "Statement"],
+    )
+    .as_sequence_mut()
+    .expect("a list of statements")
 }
 
 #[test]
@@ -663,19 +677,8 @@ fn preview_roles_made_with_the_platform_stacks_boundary() {
 fn a_boundary_that_lets_a_role_give_itself_more() {
     check(
         |r| {
-            let statements = common::at(
-                r.bootstrap.as_mut().expect("staging has a bootstrap"),
-                &[
-                    "Resources",
-                    "PreviewRoleBoundary",
-                    "Properties",
-                    "PolicyDocument",
-                    "Statement",
-                ],
-            )
-            .as_sequence_mut()
-            .unwrap();
-            statements.retain(|s| s["Sid"].as_str() != Some("NoIdentityOrAccountAdministration"));
+            boundary_statements(r, "PreviewRoleBoundary")
+                .retain(|s| s["Sid"].as_str() != Some("NoIdentityOrAccountAdministration"));
         },
         expect![[r#"
             error[iam] staging bootstrap PreviewRoleBoundary: is a permissions boundary that does not deny iam:AttachRolePolicy, iam:CreateRole, iam:PutRolePermissionsBoundary, iam:PutRolePolicy, iam:CreatePolicyVersion, iam:DeletePolicy, iam:DeleteRolePermissionsBoundary, iam:SetDefaultPolicyVersion, sts:AssumeRole on `*`: a bounded role could give itself more
@@ -687,21 +690,10 @@ fn a_boundary_that_lets_a_role_give_itself_more() {
 fn a_role_that_needs_more_than_its_boundary_allows() {
     check(
         |r| {
-            let allowed = common::at(
-                r.bootstrap.as_mut().expect("staging has a bootstrap"),
-                &[
-                    "Resources",
-                    "StackRoleBoundary",
-                    "Properties",
-                    "PolicyDocument",
-                    "Statement",
-                    "0",
-                    "Action",
-                ],
-            )
-            .as_sequence_mut()
-            .unwrap();
-            allowed.retain(|action| action.as_str() != Some("lambda:InvokeFunction"));
+            boundary_statements(r, "StackRoleBoundary")[0]["Action"]
+                .as_sequence_mut()
+                .unwrap()
+                .retain(|action| action.as_str() != Some("lambda:InvokeFunction"));
         },
         expect![[r#"
             error[iam] staging ExportScheduleRole: allows lambda:InvokeFunction, which its permissions boundary `arn:aws:iam::111111111111:policy/staging-userlog-stack-boundary` does not: add the action to the bootstrap's boundary (`ThePipelinesServices`) or drop it
