@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use userlog_e2e::{LocalStack, root};
 
+mod dashboard;
 mod stats_api;
 
 /// The local stack of these tests (`userlog_e2e::LocalStack`), with the checks of this file.
@@ -578,6 +579,17 @@ fn the_pipeline_runs_end_to_end_on_the_local_stack() {
     stats_api::check_function(&stack, &user, (login, post));
     stats_api::check_emulator_route(&stack, &user);
     stats_api::check_contract(&stack, &server);
+    // The dashboard in headless Chromium, reading serve-api from its own origin.
+    dashboard::check_in_browser(
+        &stack,
+        &server,
+        &user,
+        "incoming/activity-20261103T000000Z.csv",
+        &[
+            "incoming/activity-20261101T000000Z.csv",
+            "incoming/activity-20261102T000000Z.csv",
+        ],
+    );
     drop(server);
 
     let scratch = stack.dir.join("scratch");

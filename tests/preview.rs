@@ -1,8 +1,10 @@
 //! End-to-end tests of pull-request previews on one local stack (the emulator and PostgreSQL of
 //! `.local/e2e`) with the real `cargo xtask` binary and the GitHub client talking to the project's
-//! stand-in GitHub API on 127.0.0.1: a refused pull request number, two previews side by side with
-//! isolated data, a second `up` that changes nothing, two `up`s of one pull request at once, the
-//! sweep of a closed pull request's preview and an orphan schema, and `down` leaving nothing.
+//! stand-in GitHub API on 127.0.0.1 (and the Pages client talking to the stand-in Cloudflare API):
+//! a refused pull request number, two previews side by side with isolated data, each with its
+//! dashboard's branch preview on Pages, a second `up` that changes nothing, two `up`s of one pull
+//! request at once, the sweep of a closed pull request's preview and an orphan schema, and `down`
+//! leaving nothing, on AWS nor on Pages.
 //!
 //! The scenarios share one stack (a stack per scenario would cost minutes each), so they run in
 //! order in one test; each says which scenario failed.
@@ -11,10 +13,15 @@ use std::process::Output;
 
 use serde_json::Value;
 use userlog_e2e::{LocalStack, root};
+use userlog_testkit::cloudflare::FakeCloudflare;
 use userlog_testkit::github::FakeGitHub;
 
 const REPOSITORY: &str = "userlog/userlog";
 const TOKEN: &str = "ghs_preview-test";
+const CLOUDFLARE_ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const CLOUDFLARE_TOKEN: &str = "cf-preview-test";
+/// The Pages project of previews (`dashboard.pagesProject` of preview.yaml).
+const PAGES_PROJECT: &str = "userlog-dashboard-staging";
 
 fn json(output: &Output, what: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -205,11 +212,32 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
     for number in [7, 8] {
         github.add_pull(number, "open", &base, &base);
     }
+    // The stand-in Cloudflare API runs on a runtime of its own for the whole test.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let cloudflare = runtime.block_on(FakeCloudflare::start(CLOUDFLARE_ACCOUNT, CLOUDFLARE_TOKEN));
     stack.env = vec![
         ("GITHUB_API_URL".to_owned(), github.url().to_owned()),
         ("GITHUB_REPOSITORY".to_owned(), REPOSITORY.to_owned()),
         ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
+        (
+            "CLOUDFLARE_ACCOUNT_ID".to_owned(),
+            CLOUDFLARE_ACCOUNT.to_owned(),
+        ),
+        (
+            "CLOUDFLARE_API_TOKEN".to_owned(),
+            CLOUDFLARE_TOKEN.to_owned(),
+        ),
+        ("CLOUDFLARE_API_BASE_URL".to_owned(), cloudflare.url()),
     ];
+    // The branches with deployments on Pages (`preview pr-7`), each once.
+    let pages_branches = || -> Vec<String> {
+        let branches: std::collections::BTreeSet<String> = cloudflare
+            .deployments(PAGES_PROJECT)
+            .into_iter()
+            .map(|(_, branch, environment, _)| format!("{environment} {branch}"))
+            .collect();
+        branches.into_iter().collect()
+    };
 
     // A pull request number that is not digits is refused before anything is touched.
     for bad in ["7x", "07", "-7", "7;DROP", ""] {
@@ -296,6 +324,34 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
         .map(|s| s.state)
         .collect();
     assert_eq!(states, ["in_progress", "success"]);
+    // Its dashboard: a branch preview on Pages, told the preview's own API, named in the comment.
+    let dashboard_url = seven["dashboard"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no dashboard url: {seven:#}"))
+        .to_owned();
+    assert!(
+        dashboard_url.starts_with("https://pr-7."),
+        "{dashboard_url}"
+    );
+    assert!(comments[0].contains(&dashboard_url), "{}", comments[0]);
+    assert_eq!(pages_branches(), ["preview pr-7"]);
+    let deployment = seven["dashboard"]["deployment"]["id"]
+        .as_str()
+        .expect("a deployment id")
+        .to_owned();
+    let (config, content_type) = cloudflare
+        .served(PAGES_PROJECT, &deployment, "/config.json")
+        .expect("the deployment serves config.json");
+    assert_eq!(content_type, "application/json");
+    let config: Value = serde_json::from_slice(&config).expect("config.json is JSON");
+    assert_eq!(config["env"], "preview-pr-7", "{config:#}");
+    assert_eq!(config["apiUrl"], seven["apiUrl"], "{config:#} {seven:#}");
+    assert!(
+        cloudflare
+            .served(PAGES_PROJECT, &deployment, "/index.html")
+            .is_some(),
+        "the deployment serves index.html"
+    );
 
     // Two `up`s of preview 8 at once: one of them is stopped by the lock and names its holder.
     let eight_args = up_args("8");
@@ -430,6 +486,11 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
         "the dry run removed preview 8"
     );
     assert!(
+        pages_branches().contains(&"preview pr-8".to_owned()),
+        "the dry run removed the dashboard of pr-8: {:?}",
+        pages_branches()
+    );
+    assert!(
         !leftovers(&stack, 11).is_empty(),
         "the dry run removed pr_11"
     );
@@ -437,6 +498,8 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
     let swept = json(&swept, "cleanup --stale");
     assert_eq!(actions(&swept), expected, "{swept:#}");
     assert_eq!(leftovers(&stack, 8), Vec::<String>::new(), "{swept:#}");
+    // The closed pull request's dashboard goes; the open one's stays.
+    assert_eq!(pages_branches(), ["preview pr-7"], "{swept:#}");
     assert_eq!(leftovers(&stack, 11), Vec::<String>::new(), "{swept:#}");
     assert!(leftovers(&stack, 7).contains(&"stack preview-pr-7-userlog".to_owned()));
     assert!(
@@ -452,6 +515,11 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
     let down = json(&down, "preview down 7");
     assert_eq!(down["nothingToRemove"], false, "{down:#}");
     assert_eq!(leftovers(&stack, 7), Vec::<String>::new(), "{down:#}");
+    assert!(
+        !pages_branches().contains(&"preview pr-7".to_owned()),
+        "the dashboard of pr-7 is still on Pages: {:?} {down:#}",
+        pages_branches()
+    );
     let comments = github.comments(7);
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0].contains("is gone"), "{}", comments[0]);

@@ -1,4 +1,5 @@
-//! `cargo xtask build`: builds every function for Lambda (`provided.al2023`) and packages each as a reproducible zip.
+//! `cargo xtask build`: builds every function for Lambda (`provided.al2023`) and packages each as a
+//! reproducible zip, and builds the dashboard's site.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -87,6 +88,12 @@ impl BuildReport {
 
 pub(crate) fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let report = build(args)?;
+    // The whole build also builds the dashboard's site (one function asked for: not), into
+    // `dashboard/` next to the zips when they go to --out.
+    let dashboard = args.functions.is_empty().then(|| match &args.out {
+        Some(out) => crate::dashboard::build_site_into(&out.join("dashboard")),
+        None => crate::dashboard::build_site(),
+    });
     if args.json {
         print!("{}", report.manifest.to_json());
     } else {
@@ -106,7 +113,13 @@ pub(crate) fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if report.is_success() {
+    match &dashboard {
+        Some(Ok(built)) => crate::dashboard::print_built(built),
+        Some(Err(err)) => eprintln!("error: {err:#}"),
+        None => {}
+    }
+    let dashboard_ok = !matches!(dashboard, Some(Err(_)));
+    if report.is_success() && dashboard_ok {
         return Ok(ExitCode::SUCCESS);
     }
     if !report.not_compiled.is_empty() {

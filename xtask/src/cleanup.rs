@@ -149,8 +149,15 @@ async fn sweep(args: &CleanupArgs, github: Option<&impl GitHub>) -> anyhow::Resu
             )
             .await
             {
-                Ok(removal) => {
+                Ok((removal, dashboard)) => {
                     swept.removed = removal.removed;
+                    swept.removed.extend(
+                        dashboard
+                            .deleted
+                            .iter()
+                            .map(|id| format!("Cloudflare Pages deployment {id}")),
+                    );
+                    swept.error = dashboard.error.clone();
                     if !args.dry_run
                         && let Some(github) = github
                     {

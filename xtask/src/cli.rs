@@ -66,6 +66,38 @@ pub(crate) enum Command {
     ServeApi(ServeApiArgs),
     /// Print a bearer token of the local test issuer for the statistics API (the last line of stdout). Only for `local`.
     Token(TokenArgs),
+    /// The operator dashboard: `build` it (Vite, with the Node.js on PATH), `serve` it on 127.0.0.1 against the local statistics API.
+    Dashboard(DashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DashboardArgs {
+    #[command(subcommand)]
+    pub(crate) action: DashboardAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DashboardAction {
+    /// Build the site into the target directory (`dashboard/site`), as `cargo xtask build` does.
+    Build,
+    /// Build and serve the site on 127.0.0.1 for `local`; without --api, also start the statistics API (as `serve-api`) on --api-port.
+    Serve(DashboardServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DashboardServeArgs {
+    /// The environment: only `local` (this machine's stack) can be served.
+    #[arg(long, default_value = "local")]
+    pub(crate) env: String,
+    /// The port on 127.0.0.1 (the origin the local API answers CORS for is port 8082).
+    #[arg(long, default_value_t = crate::dashboard::DEFAULT_PORT)]
+    pub(crate) port: u16,
+    /// The statistics API to read (default: start one, as `serve-api` does, on --api-port).
+    #[arg(long, value_name = "URL")]
+    pub(crate) api: Option<String>,
+    /// The port of the statistics API this command starts when --api is not given.
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) api_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -587,7 +619,7 @@ pub(crate) struct BuildArgs {
     /// Build only this function (repeatable); default: every package under `functions/`.
     #[arg(long = "function", value_name = "NAME")]
     pub(crate) functions: Vec<String>,
-    /// Where the zips and `manifest.json` go (default: `lambda/` in cargo's target directory).
+    /// Where the zips and `manifest.json` go (default: `lambda/` in cargo's target directory); the dashboard's site goes to `DIR/dashboard`.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Print the manifest as JSON instead of the size table.

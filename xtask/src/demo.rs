@@ -180,6 +180,9 @@ struct DemoReport {
     as_expected: bool,
     /// A `curl` line that asks `cargo xtask serve-api` for a sample user's statistics.
     api_curl: String,
+    /// The address of the dashboard that `cargo xtask dashboard serve` serves, with a token of
+    /// the local issuer (valid for eight hours) in its fragment.
+    dashboard_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -288,7 +291,18 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .filter(|upload| !upload.as_expected)
         .map(|upload| upload.sample.clone())
         .collect();
+    let dashboard_url = match crate::dashboard::dashboard_token() {
+        Ok(token) => Some(crate::dashboard::url_with_token(
+            crate::dashboard::DEFAULT_PORT,
+            &token,
+        )),
+        Err(err) => {
+            eprintln!("(no dashboard token: {err:#})");
+            None
+        }
+    };
     let report = DemoReport {
+        dashboard_url,
         deploy,
         database_url,
         users_seeded,
@@ -316,6 +330,12 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             "The statistics API: start `cargo xtask serve-api` in another terminal, then ask it for a user's statistics:"
         );
         println!("{}", report.api_curl);
+        if let Some(url) = &report.dashboard_url {
+            println!(
+                "The dashboard: run `cargo xtask dashboard serve` (it starts the statistics API too), then open"
+            );
+            println!("{url}");
+        }
     }
     Ok(if unexpected.is_empty() {
         ExitCode::SUCCESS

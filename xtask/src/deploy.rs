@@ -65,10 +65,48 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    // The last step: the dashboard on Cloudflare Pages, reading the API just deployed (not for
+    // the emulator, which has no Pages project; skipped without Cloudflare's credentials).
+    let dashboard = (environment != EnvironmentName::Local && summary.succeeded()).then(|| {
+        runtime.block_on(async {
+            match stack_output(environment, &summary.stack_name, "HttpApiUrl").await {
+                Ok(api_url) => {
+                    crate::dashboard::publish(
+                        environment,
+                        api_url.as_deref(),
+                        args.artifacts.as_deref(),
+                    )
+                    .await
+                }
+                Err(err) => crate::dashboard::PagesReport {
+                    error: Some(format!("{err:#}")),
+                    ..Default::default()
+                },
+            }
+        })
+    });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        #[derive(serde::Serialize)]
+        struct WithDashboard<'a> {
+            #[serde(flatten)]
+            summary: &'a DeploySummary,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            dashboard: Option<&'a crate::dashboard::PagesReport>,
+        }
+        let report = WithDashboard {
+            summary: &summary,
+            dashboard: dashboard.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render_summary(&summary));
+        if let Some(dashboard) = &dashboard {
+            println!("  dashboard   {}", dashboard.line());
+        }
+    }
+    if let Some(error) = dashboard.as_ref().and_then(|d| d.error.as_deref()) {
+        eprintln!("error: the dashboard of {environment} was not deployed: {error}");
+        return Ok(ExitCode::from(1));
     }
     if let Some(canary) = &summary.canary {
         match &canary.outcome {
@@ -87,6 +125,21 @@ pub(crate) fn run(args: &DeployArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One output of an environment's deployed stack (None: the stack has no such output).
+pub(crate) async fn stack_output(
+    environment: EnvironmentName,
+    stack_name: &str,
+    output: &str,
+) -> anyhow::Result<Option<String>> {
+    let (config, settings) = crate::aws_env::sdk_for(environment).await?;
+    let aws = Aws::new(&config, &settings);
+    let stack = aws
+        .describe_stack(stack_name)
+        .await?
+        .with_context(|| format!("the stack {stack_name} is gone"))?;
+    Ok(stack.outputs.get(output).cloned())
 }
 
 pub(crate) fn run_rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@ use userlog_local::LocalStack;
 
 use crate::cli::ExportArgs;
 use crate::render::load_templates;
+use userlog_domain::errors::error_chain;
 
 /// The logical id of the export function in the rendered stack.
 const FUNCTION_ID: &str = "ExportStatsFunction";
@@ -138,18 +139,6 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
-}
-
-/// An error with its causes, `outer: inner`.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod build;
 mod cargo_tool;
 mod cleanup;
 mod cli;
+mod dashboard;
 mod demo;
 mod deploy;
 mod diff;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::ServeApi(args) => serve_api::run(&args),
         Command::Token(args) => token::run(&args),
+        Command::Dashboard(args) => dashboard::run(&args),
     };
     bench::record_peak_rss();
     match result {

@@ -114,6 +114,8 @@ struct UpReport {
     healthy: bool,
     error: Option<String>,
     deploy: Option<DeploySummary>,
+    /// The dashboard's branch preview on Cloudflare Pages.
+    dashboard: crate::dashboard::PagesReport,
     github: GitHubReport,
 }
 
@@ -135,13 +137,15 @@ fn run_up(args: &PreviewUpArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render_up(&report));
     }
-    Ok(if report.error.is_some() || !report.healthy {
-        ExitCode::from(1)
-    } else if !report.github.errors.is_empty() {
-        ExitCode::from(GITHUB_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if report.error.is_some() || !report.healthy || report.dashboard.failed_step() {
+            ExitCode::from(1)
+        } else if !report.github.errors.is_empty() {
+            ExitCode::from(GITHUB_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 async fn up(
@@ -210,6 +214,7 @@ async fn up(
         healthy: false,
         error: None,
         deploy: None,
+        dashboard: crate::dashboard::PagesReport::default(),
         github: GitHubReport::default(),
     };
     let deployed = deploy_preview(args, environment).await;
@@ -235,6 +240,18 @@ async fn up(
                 report.error = Some(format!("health checks failed: {}", failed.join("; ")));
             }
             report.deploy = Some(summary);
+            if report.error.is_none() {
+                printer.step("deploying the dashboard's branch preview");
+                report.dashboard = crate::dashboard::publish(
+                    environment,
+                    report.api_url.as_deref(),
+                    args.artifacts.as_deref(),
+                )
+                .await;
+                if let Some(error) = &report.dashboard.error {
+                    eprintln!("error: the dashboard of {environment} was not deployed: {error}");
+                }
+            }
         }
         Err(error) => {
             let text = format!("{error:#}");
@@ -271,6 +288,11 @@ async fn up(
                     input_bucket: report.input_bucket.clone().unwrap_or_default(),
                     state_machine: report.state_machine.clone().unwrap_or_default(),
                     api_url: report.api_url.clone(),
+                    dashboard: report
+                        .dashboard
+                        .url
+                        .clone()
+                        .ok_or_else(|| report.dashboard.line()),
                     upload_command: report.upload.clone(),
                 },
                 unchanged: report.unchanged,
@@ -383,6 +405,7 @@ fn render_up(report: &UpReport) -> String {
         report.state_machine.as_deref().unwrap_or("-"),
     );
     row(&mut out, "api", report.api_url.as_deref().unwrap_or("none"));
+    row(&mut out, "dashboard", &report.dashboard.line());
     row(&mut out, "commit", &report.commit);
     row(&mut out, "github", &report.github.line());
     let _ = writeln!(out, "Import a file into it:\n  {}", report.upload);
@@ -395,6 +418,8 @@ fn render_up(report: &UpReport) -> String {
 struct DownReport {
     #[serde(flatten)]
     removal: Removal,
+    /// The dashboard's branch preview deployments deleted from Cloudflare Pages.
+    dashboard: crate::dashboard::PagesReport,
     github: GitHubReport,
 }
 
@@ -425,14 +450,17 @@ fn run_down(args: &PreviewDownArgs) -> anyhow::Result<ExitCode> {
         let commit = crate::diff::head_commit().unwrap_or_default();
         runtime.block_on(mark_removed(github, args.preview.pr, &commit, &mut gh));
     }
+    let (removal, dashboard) = removal;
     let report = DownReport {
         removal,
+        dashboard,
         github: gh,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render_down(&report.removal));
+        println!("  dashboard      {}", report.dashboard.line());
         println!("  github         {}", report.github.line());
     }
     Ok(if report.github.errors.is_empty() {
@@ -480,15 +508,15 @@ pub(crate) async fn mark_removed(
     }
 }
 
-/// Removes the preview of pull request `number` hosted on `host` (the code `preview down` and
-/// `cleanup --stale` share).
+/// Removes the preview of pull request `number` hosted on `host`, then its dashboard's branch
+/// deployments on Cloudflare Pages (the code `preview down` and `cleanup --stale` share).
 pub(crate) async fn down(
     number: u32,
     host: EnvironmentName,
     database_url: Option<String>,
     dry_run: bool,
     printer: &StepPrinter,
-) -> anyhow::Result<Removal> {
+) -> anyhow::Result<(Removal, crate::dashboard::PagesReport)> {
     let environment = EnvironmentName::Preview(number);
     let (aws, database_url) = platform(host, database_url).await?;
     let rendered = render_preview(number, host, &load_templates()?)
@@ -504,7 +532,17 @@ pub(crate) async fn down(
     if host == EnvironmentName::Local && !dry_run {
         crate::aws_env::set_local_preview(environment, false)?;
     }
-    Ok(removal)
+    let dashboard = if dry_run {
+        crate::dashboard::PagesReport::skipped("a dry run")
+    } else {
+        printer.step("deleting the dashboard's branch preview");
+        let dashboard = crate::dashboard::unpublish_preview(number).await;
+        if let Some(error) = &dashboard.error {
+            printer.warn(&format!("the dashboard's preview was not deleted: {error}"));
+        }
+        dashboard
+    };
+    Ok((removal, dashboard))
 }
 
 /// The AWS clients and the database of the platform previews share on `host`.

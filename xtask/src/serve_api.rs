@@ -3,14 +3,15 @@
 //! PostgreSQL cluster and the emulator's DynamoDB tables, with the function's rendered settings.
 //! Tokens are checked against the local test issuer's JWKS, which this command serves on the
 //! address the `local` environment's `api.jwksUrl` names, so `cargo xtask token` makes tokens it
-//! accepts.
+//! accepts; timelines come from the emulator's Step Functions; browsers of the `local`
+//! environment's `dashboard.origins` may read the answers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use stats_api::{Api, Config, Store, Verifier};
+use stats_api::{Api, Config, Cors, Executions, Store, Verifier};
 use userlog_aws::{AuditLog, Clients, ErrorLog, http_client};
 use userlog_infra::EnvironmentName;
 use userlog_infra::render::{function_environment, render_environment};
@@ -76,7 +77,16 @@ pub(crate) fn jwks_address(url: &str) -> Result<SocketAddr, String> {
     }
 }
 
-async fn serve(args: &ServeApiArgs) -> anyhow::Result<ExitCode> {
+/// The statistics API of `local` answering on 127.0.0.1, and the local issuer's JWKS it trusts;
+/// both stop when this is dropped (or the process ends).
+pub(crate) struct RunningApi {
+    pub(crate) addr: SocketAddr,
+    pub(crate) config: Config,
+    pub(crate) jwks: JwksServer,
+}
+
+/// Starts the statistics API of `local` on 127.0.0.1:`port` (0: any free port).
+pub(crate) async fn start(port: u16) -> anyhow::Result<RunningApi> {
     let config = local_config()?;
     let stack = LocalStack::discover().context("cannot tell where the local state lives")?;
     let database_url = stack
@@ -102,16 +112,27 @@ async fn serve(args: &ServeApiArgs) -> anyhow::Result<ExitCode> {
             execution_index: config.error_table_execution_index.clone(),
         },
         verifier: Verifier::new(config.auth.clone(), http_client()?),
+        executions: Executions {
+            client: aws_sdk_sfn::Client::new(&sdk),
+            state_machine_arn: config.state_machine_arn.clone(),
+        },
+        cors: Cors::new(config.cors_origins.clone()),
     });
-    let addr = stats_api::server::spawn(SocketAddr::from(([127, 0, 0, 1], args.port)), api)
+    let addr = stats_api::server::spawn(SocketAddr::from(([127, 0, 0, 1], port)), api)
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    Ok(RunningApi { addr, config, jwks })
+}
+
+async fn serve(args: &ServeApiArgs) -> anyhow::Result<ExitCode> {
+    let api = start(args.port).await?;
+    let (addr, config) = (api.addr, &api.config);
     eprintln!("The statistics API of local answers on http://{addr} (Ctrl-C stops it).");
     eprintln!(
         "Tokens: `cargo xtask token` (issuer {}, audience {}); the issuer's JWKS is served on {}.",
         config.auth.issuer,
         config.auth.audiences.join(", "),
-        jwks.jwks_url()
+        api.jwks.jwks_url()
     );
     eprintln!(
         "Try: curl -sS -H \"Authorization: Bearer $(cargo xtask token)\" http://{addr}/users/U00001/stats"
@@ -119,7 +140,7 @@ async fn serve(args: &ServeApiArgs) -> anyhow::Result<ExitCode> {
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
-    drop(jwks);
+    drop(api);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,5 @@
-//! `cargo xtask test`: installs what the tests need, then runs every test of the workspace.
+//! `cargo xtask test`: installs what the tests need, then runs every test of the workspace and the
+//! dashboard's unit tests.
 
 use std::process::{Command, ExitCode};
 
@@ -15,6 +16,9 @@ const SYSTEM_PROGRAMS: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     // An independent OCI client that pulls the pushed image back by digest.
     ("skopeo", "skopeo"),
+    // The browser the dashboard's end-to-end check drives headless (playwright-core, from the
+    // dashboard's own npm packages, talks to it over the DevTools protocol).
+    ("chromium", "chromium"),
 ];
 
 /// Installs the Debian packages of the programs that are missing (as root, with apt-get), or
@@ -63,13 +67,27 @@ fn install_system_programs() -> anyhow::Result<()> {
 pub(crate) fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let root = crate::workspace_root();
     install_system_programs()?;
+    // The dashboard's own unit tests (vitest, over its pure logic), after a build that installs
+    // its pinned packages; the browser check runs in the end-to-end test.
+    let built = crate::dashboard::build_site()?;
+    crate::dashboard::print_built(&built);
+    let node = crate::dashboard::node()?;
+    eprintln!("dashboard: npm test");
+    let dashboard = Command::new(&node.npm)
+        .current_dir(root.join("dashboard"))
+        .args(["test", "--silent"])
+        .status()
+        .context("cannot run the dashboard's unit tests (npm test)")?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"])
         .args(&args.cargo_args)
         .status()
         .context("cannot run cargo test")?;
-    Ok(if status.success() {
+    if !dashboard.success() {
+        eprintln!("error: the dashboard's unit tests failed (`cd dashboard && npm test` says why)");
+    }
+    Ok(if status.success() && dashboard.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -24,20 +24,28 @@ pub(crate) fn run(args: &TokenArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    println!("{}", local_token(&args.sub, args.aud.as_deref(), exp)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A token of the local test issuer for `sub`, for `audience` (default: the local environment's
+/// first), expiring at `exp`.
+pub(crate) fn local_token(
+    sub: &str,
+    audience: Option<&str>,
+    exp: DateTime<Utc>,
+) -> anyhow::Result<String> {
     let config = local_config()?;
-    let audience = args
-        .aud
-        .clone()
+    let audience = audience
+        .map(str::to_owned)
         .or_else(|| config.auth.audiences.first().cloned())
         .context("the local environment names no audience")?;
     let stack = LocalStack::discover().context("cannot tell where the local state lives")?;
     let issuer = LocalIssuer::open(&stack.dir().service_dir("issuer"), &config.auth.issuer)
         .context("cannot open the local test issuer")?;
-    let token = issuer
-        .token(&args.sub, &[audience], exp)
-        .context("cannot sign the token")?;
-    println!("{token}");
-    Ok(ExitCode::SUCCESS)
+    issuer
+        .token(sub, &[audience], exp)
+        .context("cannot sign the token")
 }
 
 /// When the token expires: `--exp` (RFC 3339, past times allowed), or an hour from `now`.

@@ -69,7 +69,8 @@ fn rust_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> anyho
     Ok(())
 }
 
-/// The sources the code scan reads: every function's `src/` and the shared AWS crate's.
+/// The sources the code scan reads: every function's `src/` and the shared crates' that make AWS
+/// calls for them (the AWS adapters, the reads of executions).
 fn code_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut files = Vec::new();
     if let Ok(entries) = std::fs::read_dir(root.join("functions")) {
@@ -81,11 +82,13 @@ fn code_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
             rust_files(root, &dir.join("src"), &mut files)?;
         }
     }
-    rust_files(
-        root,
-        &root.join("crates").join("aws").join("src"),
-        &mut files,
-    )?;
+    for shared in ["aws", "executions"] {
+        rust_files(
+            root,
+            &root.join("crates").join(shared).join("src"),
+            &mut files,
+        )?;
+    }
     Ok(files)
 }
 

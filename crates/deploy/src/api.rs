@@ -132,46 +132,4 @@ pub struct ExecutionSummary {
     pub start: DateTime<Utc>,
 }
 
-/// One execution in detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionDetails {
-    /// Its ARN.
-    pub arn: String,
-    /// Its name.
-    pub name: String,
-    /// Its status.
-    pub status: String,
-    /// Its input (JSON).
-    pub input: Option<String>,
-    /// Its output (JSON), for a succeeded one.
-    pub output: Option<String>,
-    /// Its error, for a failed one.
-    pub error: Option<String>,
-    /// Its cause, for a failed one.
-    pub cause: Option<String>,
-    /// When it started.
-    pub start: DateTime<Utc>,
-    /// When it stopped.
-    pub stop: Option<DateTime<Utc>>,
-    /// Whether Step Functions can redrive it (`REDRIVABLE`, `NOT_REDRIVABLE`, ...), when it says.
-    pub redrive_status: Option<String>,
-}
-
-/// One event of an execution's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryEvent {
-    /// Its id (1-based, increasing).
-    pub id: i64,
-    /// When it happened.
-    pub timestamp: DateTime<Utc>,
-    /// Its type (`TaskStateEntered`, `TaskFailed`, `ExecutionSucceeded`, ...).
-    pub kind: String,
-    /// The state it is about (for state events).
-    pub state: Option<String>,
-    /// The state's output (for `...StateExited`).
-    pub output: Option<String>,
-    /// The error (for failures).
-    pub error: Option<String>,
-    /// The cause (for failures).
-    pub cause: Option<String>,
-}
+pub use userlog_executions::history::{ExecutionDetails, HistoryEvent};

@@ -17,8 +17,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use chrono::{DateTime, TimeZone as _, Utc};
+use chrono::{DateTime, Utc};
 use userlog_aws::config::AwsSettings;
+use userlog_executions::history::time_of;
 
 use crate::api::{
     AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetState, ExecutionDetails, ExecutionSummary,
@@ -80,11 +81,6 @@ where
         facts: FailureFacts { kind, code, status },
         message,
     }
-}
-
-fn time_of(time: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
-    time.and_then(|t| Utc.timestamp_millis_opt(t.to_millis().ok()?).single())
-        .unwrap_or_default()
 }
 
 fn is_missing(error: &AwsCallError) -> bool {
@@ -1138,18 +1134,7 @@ impl Aws {
                     .map_err(|e| call_error("DescribeExecution", e))
             })
             .await?;
-        Ok(ExecutionDetails {
-            arn: output.execution_arn().to_owned(),
-            name: output.name().unwrap_or_default().to_owned(),
-            status: output.status().as_str().to_owned(),
-            input: output.input().map(str::to_owned),
-            output: output.output().map(str::to_owned),
-            error: output.error().map(str::to_owned),
-            cause: output.cause().map(str::to_owned),
-            start: time_of(Some(output.start_date())),
-            stop: output.stop_date().map(|t| time_of(Some(t))),
-            redrive_status: output.redrive_status().map(|s| s.as_str().to_owned()),
-        })
+        Ok(ExecutionDetails::of_sdk(&output))
     }
 
     /// The executions of a state machine that ended `FAILED`, `TIMED_OUT` or `ABORTED` and
@@ -1314,7 +1299,7 @@ impl Aws {
                     .send()
                     .await
                     .map_err(|e| call_error("GetExecutionHistory", e))?;
-                let events = page.events().iter().map(history_event);
+                let events = page.events().iter().map(HistoryEvent::of_sdk);
                 Ok((events.collect(), page.next_token().map(str::to_owned)))
             })
             .await?;
@@ -1639,46 +1624,4 @@ fn lock_from_item(item: &std::collections::HashMap<String, AttributeValue>) -> O
             .and_then(|n| n.parse().ok()),
         boot_id: text("bootId"),
     })
-}
-
-fn history_event(event: &aws_sdk_sfn::types::HistoryEvent) -> HistoryEvent {
-    let entered = event.state_entered_event_details();
-    let exited = event.state_exited_event_details();
-    let (error, cause) = failure_of(event);
-    HistoryEvent {
-        id: event.id(),
-        timestamp: time_of(Some(event.timestamp())),
-        kind: event.r#type().as_str().to_owned(),
-        state: entered
-            .map(|d| d.name().to_owned())
-            .or_else(|| exited.map(|d| d.name().to_owned())),
-        output: exited
-            .and_then(|d| d.output().map(str::to_owned))
-            .or_else(|| {
-                event
-                    .execution_succeeded_event_details()
-                    .and_then(|d| d.output().map(str::to_owned))
-            }),
-        error,
-        cause,
-    }
-}
-
-fn failure_of(event: &aws_sdk_sfn::types::HistoryEvent) -> (Option<String>, Option<String>) {
-    let pair = |error: Option<&str>, cause: Option<&str>| {
-        (error.map(str::to_owned), cause.map(str::to_owned))
-    };
-    if let Some(d) = event.execution_failed_event_details() {
-        return pair(d.error(), d.cause());
-    }
-    if let Some(d) = event.task_failed_event_details() {
-        return pair(d.error(), d.cause());
-    }
-    if let Some(d) = event.lambda_function_failed_event_details() {
-        return pair(d.error(), d.cause());
-    }
-    if let Some(d) = event.map_run_failed_event_details() {
-        return pair(d.error(), d.cause());
-    }
-    (None, None)
 }

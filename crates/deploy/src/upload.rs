@@ -19,6 +19,9 @@ use userlog_infra::render::STATE_MACHINE_ID;
 use crate::api::{ExecutionDetails, ExecutionSummary, HistoryEvent, StackInfo};
 use crate::error::DeployError;
 use crate::sdk::{Aws, POLL_INTERVAL};
+pub use userlog_executions::timeline::{
+    StateRun, StateStatus, closed_timeline, new_or_changed, timeline,
+};
 
 /// The stack output that names the input bucket.
 pub const BUCKET_OUTPUT: &str = "InputBucketName";
@@ -319,177 +322,6 @@ impl ExecutionWatch {
     }
 }
 
-/// How a state ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StateStatus {
-    /// It has not finished yet.
-    Running,
-    /// It finished without an error (after retries, perhaps).
-    Succeeded,
-    /// It failed: its error was caught and the execution went on, or the execution failed in it.
-    Failed,
-    /// The execution timed out in it.
-    TimedOut,
-    /// The execution was aborted in it.
-    Aborted,
-}
-
-impl StateStatus {
-    /// The words used in the timeline.
-    pub fn describe(self) -> &'static str {
-        match self {
-            StateStatus::Running => "running",
-            StateStatus::Succeeded => "succeeded",
-            StateStatus::Failed => "failed",
-            StateStatus::TimedOut => "timed out",
-            StateStatus::Aborted => "aborted",
-        }
-    }
-
-    /// The status of the states still open when the execution stopped with `execution_status`.
-    fn at_stop(execution_status: &str) -> StateStatus {
-        match execution_status {
-            "SUCCEEDED" => StateStatus::Succeeded,
-            "TIMED_OUT" => StateStatus::TimedOut,
-            "ABORTED" => StateStatus::Aborted,
-            _ => StateStatus::Failed,
-        }
-    }
-}
-
-/// One run of a state of the execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StateRun {
-    /// The state's name.
-    pub name: String,
-    /// When it was entered.
-    pub entered_at: DateTime<Utc>,
-    /// How long it took, once it has finished.
-    pub seconds: Option<f64>,
-    /// How it ran.
-    pub status: StateStatus,
-    /// The error it ended with, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl StateRun {
-    /// One timeline line, its time counted from `since` (the execution's start):
-    /// `   +0.4s ValidateFile              0.3s  succeeded`.
-    pub fn line(&self, since: DateTime<Utc>) -> String {
-        let offset = format!("+{:.1}s", seconds_between(since, self.entered_at).max(0.0));
-        let took = self
-            .seconds
-            .map(|seconds| format!("{seconds:.1}s"))
-            .unwrap_or_default();
-        let mut line = format!(
-            "{offset:>9} {:<22}{took:>8}  {}",
-            self.name,
-            self.status.describe()
-        );
-        match (&self.error, self.status) {
-            (Some(error), StateStatus::Running) => {
-                line.push_str(&format!(" (an attempt failed: {error})"));
-            }
-            (Some(error), _) => line.push_str(&format!(" ({error})")),
-            (None, _) => {}
-        }
-        line
-    }
-
-    fn finish(&mut self, at: DateTime<Utc>, status: StateStatus) {
-        self.seconds = Some(seconds_between(self.entered_at, at));
-        self.status = status;
-    }
-}
-
-fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_milliseconds() as f64 / 1000.0
-}
-
-/// Whether a history event says that something inside a state failed (`TaskFailed`,
-/// `LambdaFunctionTimedOut`, `MapRunFailed`, ...).
-fn is_failure(kind: &str) -> bool {
-    !kind.starts_with("Execution")
-        && (kind.ends_with("Failed") || kind.ends_with("TimedOut") || kind.ends_with("Aborted"))
-}
-
-/// The runs of the execution's states, in the order they were entered, from its history (oldest
-/// first). A state that failed and was retried until it succeeded counts as succeeded; states
-/// still open when the execution stopped end with the execution.
-pub fn timeline(history: &[HistoryEvent]) -> Vec<StateRun> {
-    let mut runs: Vec<StateRun> = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
-    for event in history {
-        let kind = event.kind.as_str();
-        if kind.ends_with("StateEntered") {
-            open.push(runs.len());
-            runs.push(StateRun {
-                name: event.state.clone().unwrap_or_default(),
-                entered_at: event.timestamp,
-                seconds: None,
-                status: StateStatus::Running,
-                error: None,
-            });
-        } else if kind.ends_with("StateExited") {
-            let position = open
-                .iter()
-                .rposition(|&index| Some(&runs[index].name) == event.state.as_ref());
-            if let Some(position) = position {
-                let run = &mut runs[open.remove(position)];
-                let status = if run.error.is_some() {
-                    StateStatus::Failed
-                } else {
-                    StateStatus::Succeeded
-                };
-                run.finish(event.timestamp, status);
-            }
-        } else if let Some(status) = execution_stop(kind) {
-            for index in open.drain(..) {
-                let run = &mut runs[index];
-                if run.error.is_none() && status != StateStatus::Succeeded {
-                    run.error = event.error.clone();
-                }
-                run.finish(event.timestamp, status);
-            }
-        } else if let Some(&index) = open.last() {
-            if is_failure(kind) {
-                runs[index].error = Some(event.error.clone().unwrap_or_else(|| kind.to_owned()));
-            } else if kind.ends_with("Succeeded") {
-                runs[index].error = None;
-            }
-        }
-    }
-    runs
-}
-
-fn execution_stop(kind: &str) -> Option<StateStatus> {
-    match kind {
-        "ExecutionSucceeded" => Some(StateStatus::Succeeded),
-        "ExecutionFailed" => Some(StateStatus::Failed),
-        "ExecutionTimedOut" => Some(StateStatus::TimedOut),
-        "ExecutionAborted" => Some(StateStatus::Aborted),
-        _ => None,
-    }
-}
-
-/// The runs of `now` worth showing again since `shown` was shown (both from [`timeline`]): the new
-/// ones, those whose status changed, and running ones with a new failed attempt.
-pub fn new_or_changed<'a>(shown: &[StateRun], now: &'a [StateRun]) -> Vec<&'a StateRun> {
-    now.iter()
-        .enumerate()
-        .filter(|(index, run)| match shown.get(*index) {
-            None => true,
-            Some(before) => {
-                before.status != run.status || (run.error.is_some() && before.error != run.error)
-            }
-        })
-        .map(|(_, run)| run)
-        .collect()
-}
-
 /// One notification the check sent, or could not send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -658,27 +490,6 @@ impl UploadOutcome {
         text.push('\n');
         text
     }
-}
-
-/// The timeline of a stopped execution: the states still open end when the execution stopped.
-fn closed_timeline(details: &ExecutionDetails, history: &[HistoryEvent]) -> Vec<StateRun> {
-    let mut runs = timeline(history);
-    if details.status != "RUNNING" {
-        let stop = details
-            .stop
-            .or_else(|| history.last().map(|e| e.timestamp))
-            .unwrap_or(details.start);
-        for run in runs
-            .iter_mut()
-            .filter(|run| run.status == StateStatus::Running)
-        {
-            if details.status != "SUCCEEDED" {
-                run.error = run.error.take().or_else(|| details.error.clone());
-            }
-            run.finish(stop, StateStatus::at_stop(&details.status));
-        }
-    }
-    runs
 }
 
 /// The result a state put at `$.<field>` of its output: from its last exit in the history, or else
@@ -908,37 +719,43 @@ mod tests {
                       "name": "ValidateFile",
                       "enteredAt": "2026-03-01T10:00:00.250Z",
                       "seconds": 0.31,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     },
                     {
                       "name": "RouteFile",
                       "enteredAt": "2026-03-01T10:00:00.560Z",
                       "seconds": 0.001,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     },
                     {
                       "name": "ApplyRows",
                       "enteredAt": "2026-03-01T10:00:00.561Z",
                       "seconds": 2.4,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     },
                     {
                       "name": "CheckErrorsAndNotify",
                       "enteredAt": "2026-03-01T10:00:02.961Z",
                       "seconds": 1.379,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     },
                     {
                       "name": "ReportOutcome",
                       "enteredAt": "2026-03-01T10:00:04.341Z",
                       "seconds": 0.0,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     },
                     {
                       "name": "ImportSucceeded",
                       "enteredAt": "2026-03-01T10:00:04.342Z",
                       "seconds": 0.0,
-                      "status": "succeeded"
+                      "status": "succeeded",
+                      "error": null
                     }
                   ]
                 }"#]],

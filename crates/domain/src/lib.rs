@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod batch;
 pub mod codes;
 pub mod encoding;
+pub mod errors;
 pub mod limits;
 pub mod reader;
 pub mod records;

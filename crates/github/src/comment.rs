@@ -27,6 +27,8 @@ pub struct Endpoints {
     pub state_machine: String,
     /// The statistics API, when the stack has one.
     pub api_url: Option<String>,
+    /// The dashboard's branch preview on Cloudflare Pages, or why there is none.
+    pub dashboard: Result<String, String>,
     /// The command that imports a file into it.
     pub upload_command: String,
 }
@@ -102,6 +104,14 @@ pub fn render(environment: &str, commit: &str, state: &PreviewState) -> String {
                     .as_deref()
                     .map(|url| format!("<{url}>"))
                     .unwrap_or_else(|| "none".to_owned())
+            );
+            let _ = writeln!(
+                out,
+                "| Dashboard | {} |",
+                match &endpoints.dashboard {
+                    Ok(url) => format!("<{url}>"),
+                    Err(why) => format!("none ({why})"),
+                }
             );
             let _ = writeln!(out, "| Commit | `{short}` |");
             let _ = writeln!(out);
@@ -201,6 +211,7 @@ mod tests {
             input_bucket: "preview-pr-7-userlog-input-000000000000".to_owned(),
             state_machine: "arn:aws:states:ap-northeast-1:000000000000:stateMachine:preview-pr-7-userlog-import".to_owned(),
             api_url: None,
+            dashboard: Ok("https://pr-7.userlog-dashboard-staging.pages.dev".to_owned()),
             upload_command: "cargo xtask upload FILE --env preview-pr-7 --wait".to_owned(),
         }
     }
@@ -237,6 +248,7 @@ mod tests {
                 | Input bucket | `preview-pr-7-userlog-input-000000000000` |
                 | State machine | `arn:aws:states:ap-northeast-1:000000000000:stateMachine:preview-pr-7-userlog-import` |
                 | API | none |
+                | Dashboard | <https://pr-7.userlog-dashboard-staging.pages.dev> |
                 | Commit | `0123456789ab` |
 
                 Import a file into it:

@@ -4,6 +4,7 @@
 
 use crate::layout::{Layout, MANIFEST_MEDIA_TYPE};
 use crate::{ImageError, digest};
+use userlog_domain::errors::error_chain;
 
 /// `HOST[:PORT]/REPOSITORY[:TAG]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,18 +285,6 @@ impl Registry {
             .split_once("://")
             .map_or(self.base.as_str(), |(_, host)| host)
     }
-}
-
-/// An error with its sources, as one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

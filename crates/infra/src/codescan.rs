@@ -3,7 +3,8 @@
 //! A call is a fluent SDK operation: `.operation()` with no arguments, later followed by `.send()`
 //! in the same statement, in a file that uses an `aws_sdk_*` crate. That shape keeps other builders
 //! (`reqwest`'s `.query(&params)`, `sqlx::query(...)`) out. Calls in `functions/<name>/src` must be
-//! among `<name>`'s needs; calls in the shared AWS crate must be among some principal's needs.
+//! among `<name>`'s needs; calls in the shared crates (the AWS adapters, the reads of executions)
+//! must be among some principal's needs.
 
 use std::collections::BTreeSet;
 
@@ -68,6 +69,11 @@ pub const SDK_ACTIONS: &[(&str, &str, &str)] = &[
         "aws_sdk_sfn",
         "describe_execution",
         "states:DescribeExecution",
+    ),
+    (
+        "aws_sdk_sfn",
+        "get_execution_history",
+        "states:GetExecutionHistory",
     ),
     ("aws_sdk_glue", "get_table", "glue:GetTable"),
     ("aws_sdk_glue", "get_partition", "glue:GetPartition"),

@@ -135,6 +135,9 @@ pub struct EnvironmentConfig {
     pub notifications: NotificationsConfig,
     /// The statistics API's authentication.
     pub api: ApiConfig,
+    /// The operator dashboard that reads the API (absent in files older than it: none).
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// The daily export.
     pub export: ExportConfig,
     /// Whether stateful resources survive the stack's deletion.
@@ -337,6 +340,54 @@ pub struct ApiConfig {
     pub jwks_url: String,
 }
 
+/// The operator dashboard: a static site on Cloudflare Pages that reads the environment's API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// The Cloudflare Pages project it deploys to; none where it is only served on this machine.
+    #[serde(default)]
+    pub pages_project: Option<String>,
+    /// The origins (`scheme://host[:port]`) whose browsers may read the API (CORS). A preview's
+    /// own, its branch's `https://pr-<N>.<project>.pages.dev`, is added when its file is read.
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+impl DashboardConfig {
+    /// The Pages branch an environment's dashboard deploys as: a preview's `pr-<N>`, otherwise
+    /// the project's production branch, `main`.
+    pub fn branch(environment: EnvironmentName) -> String {
+        match environment.pull_request() {
+            Some(number) => format!("pr-{number}"),
+            None => "main".to_owned(),
+        }
+    }
+
+    /// The address of a branch's deployments (the branch alias Pages gives every branch).
+    pub fn branch_url(&self, branch: &str) -> Option<String> {
+        let project = self.pages_project.as_deref()?;
+        Some(if branch == "main" {
+            format!("https://{project}.pages.dev")
+        } else {
+            format!("https://{branch}.{project}.pages.dev")
+        })
+    }
+}
+
+/// Whether a text is an origin: `http://` or `https://`, a host, maybe a port, nothing else.
+fn is_origin(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+}
+
 /// The daily export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -374,6 +425,12 @@ impl EnvironmentConfig {
         let mut config: EnvironmentConfig =
             serde_yaml::from_str(text).map_err(|err| InfraError::invalid(file, err))?;
         config.name = Some(name);
+        if name.pull_request().is_some() {
+            let branch = DashboardConfig::branch(name);
+            if let Some(origin) = config.dashboard.branch_url(&branch) {
+                config.dashboard.origins.push(origin);
+            }
+        }
         config.check(file)?;
         Ok(config)
     }
@@ -387,6 +444,11 @@ impl EnvironmentConfig {
         let fail = |message: String| Err(InfraError::invalid(file, message));
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return fail(format!("accountId `{}` is not 12 digits", self.account_id));
+        }
+        if let Some(origin) = self.dashboard.origins.iter().find(|o| !is_origin(o)) {
+            return fail(format!(
+                "dashboard.origins: `{origin}` is not an origin (http:// or https://, a host and maybe a port, no path)"
+            ));
         }
         let preview = self.environment().pull_request().is_some();
         match self.platform.mode {

@@ -250,6 +250,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         config.notifications.emails.join(","),
     );
     params.set("api.jwtAudienceList", config.api.jwt_audience.join(","));
+    params.set("dashboard.originList", config.dashboard.origins.join(","));
     let subscriptions = |emails: &[String]| -> Value {
         if emails.is_empty() {
             return Value::String(crate::subst::OMIT.to_owned());

@@ -19,21 +19,7 @@ pub fn diagnostic(error_type: &str, err: &dyn Error) -> Diagnostic {
     }
 }
 
-/// An error and its causes, `outer: inner: innermost`. A cause that its error already quotes at
-/// the end of its own text is not repeated.
-pub fn error_chain(err: &dyn Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use userlog_domain::errors::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! Test support: a fresh PostgreSQL database per test, and a stand-in GitHub API ([`github`]).
+//! Test support: a fresh PostgreSQL database per test, a stand-in GitHub API ([`github`]) and a
+//! stand-in Cloudflare Pages API ([`cloudflare`]).
 //!
 //! [`fresh_database`] creates a uniquely named database and applies the migrations to it;
 //! [`empty_database`] leaves it empty (for tests of the migrations themselves). The server is the
@@ -17,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod cloudflare;
 pub mod github;
 
 use std::collections::hash_map::RandomState;

@@ -19,6 +19,10 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `DATABASE_SCHEMA`: the schema of a preview environment (`pr_<N>`); `public` when unset.
     pub database_schema: Option<String>,
+    /// `STATE_MACHINE_ARN`: the import state machine, whose executions the timelines read.
+    pub state_machine_arn: String,
+    /// `CORS_ALLOWED_ORIGINS` (comma-separated): the operator dashboard's origins; none when unset.
+    pub cors_origins: Vec<String>,
 }
 
 /// A setting is missing or malformed.
@@ -76,6 +80,16 @@ impl Config {
                 max_key_age: Duration::from_secs(600),
             },
             database_schema: optional("DATABASE_SCHEMA"),
+            state_machine_arn: required("STATE_MACHINE_ARN")?,
+            cors_origins: optional("CORS_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -100,11 +114,15 @@ mod tests {
         }
     }
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
         ("AUDIT_TABLE", "local-userlog-processing-logs"),
         ("ERROR_TABLE", "local-userlog-csv-processing-errors"),
         ("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
         ("JWT_ISSUER", "http://127.0.0.1:8081/"),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:ap-northeast-1:000000000000:stateMachine:local-userlog-import",
+        ),
     ];
 
     #[test]

@@ -58,12 +58,16 @@ impl HttpApiEvent {
             method: self.request_context.http.method.clone(),
             path,
             query: self.raw_query_string.clone(),
-            authorization: self
-                .headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-                .map(|(_, value)| value.clone()),
+            authorization: self.header("authorization"),
+            origin: self.header("origin"),
         }
+    }
+
+    fn header(&self, wanted: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| value.clone())
     }
 }
 
@@ -89,7 +93,7 @@ mod tests {
             "routeKey": "GET /users/{userId}/history",
             "rawPath": "/users/U001/history",
             "rawQueryString": "limit=5",
-            "headers": {"authorization": "Bearer t", "host": "x"},
+            "headers": {"authorization": "Bearer t", "host": "x", "origin": "https://d.example"},
             "requestContext": {"http": {"method": "GET", "path": "/users/U001/history"}},
             "pathParameters": {"userId": "U001"},
             "isBase64Encoded": false
@@ -102,6 +106,7 @@ mod tests {
                 path: "/users/U001/history".into(),
                 query: "limit=5".into(),
                 authorization: Some("Bearer t".into()),
+                origin: Some("https://d.example".into()),
             }
         );
         let result = HttpApiResult::from(Response {

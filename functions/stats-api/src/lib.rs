@@ -4,14 +4,17 @@
 //! 127.0.0.1 ([`server`]), so both run the very same code.
 //!
 //! Routes (see `openapi.yaml` beside this crate): `GET /health` (no token; checks the database),
-//! `GET /users/{userId}/stats`, `GET /users/{userId}/history`, `GET /imports` and
-//! `GET /imports/{executionName}`. Every route but the health check needs a bearer JWT
-//! ([`auth`]); errors are problem documents with stable codes ([`problem`]); lists page with
-//! opaque cursors ([`cursor`]).
+//! `GET /users/{userId}/stats`, `GET /users/{userId}/history`, `GET /imports`,
+//! `GET /imports/{executionName}` and `GET /imports/{executionName}/timeline` (from Step
+//! Functions, [`executions`]). Every route but the health check needs a bearer JWT ([`auth`]);
+//! errors are problem documents with stable codes ([`problem`]); lists page with opaque cursors
+//! ([`cursor`]); browsers of the operator dashboard's origins may read the answers ([`cors`]).
 
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod cursor;
+pub mod executions;
 pub mod gateway;
 pub mod problem;
 pub mod server;
@@ -26,7 +29,9 @@ use userlog_domain::values::UserId;
 
 pub use auth::{AuthError, AuthSettings, Claims, Verifier};
 pub use config::{Config, ConfigError};
+pub use cors::Cors;
 pub use cursor::Cursor;
+pub use executions::Executions;
 pub use problem::{ApiCode, PROBLEM_JSON, Problem};
 pub use store::{Store, StoreError};
 
@@ -52,6 +57,8 @@ pub struct Request {
     pub query: String,
     /// The `Authorization` header.
     pub authorization: Option<String>,
+    /// The `Origin` header (a browser's cross-origin request).
+    pub origin: Option<String>,
 }
 
 /// An answer.
@@ -107,6 +114,7 @@ enum Route {
     UserHistory(String),
     Imports,
     Import(String),
+    ImportTimeline(String),
 }
 
 impl Route {
@@ -121,6 +129,7 @@ impl Route {
             ["users", user, "history"] => Route::UserHistory((*user).to_owned()),
             ["imports"] => Route::Imports,
             ["imports", name] => Route::Import((*name).to_owned()),
+            ["imports", name, "timeline"] => Route::ImportTimeline((*name).to_owned()),
             _ => return None,
         })
     }
@@ -133,6 +142,7 @@ impl Route {
             Route::UserHistory(_) => "GET /users/{userId}/history",
             Route::Imports => "GET /imports",
             Route::Import(_) => "GET /imports/{executionName}",
+            Route::ImportTimeline(_) => "GET /imports/{executionName}/timeline",
         }
     }
 }
@@ -142,6 +152,8 @@ impl Route {
 pub struct Api {
     pub store: Store,
     pub verifier: Verifier,
+    pub executions: Executions,
+    pub cors: Cors,
 }
 
 /// A failed request: the problem to answer.
@@ -152,6 +164,7 @@ impl Api {
     pub async fn handle(&self, request: &Request) -> Response {
         let started = Instant::now();
         let (route_key, subject, response) = self.answer(request).await;
+        let response = self.cors.decorate(request, response);
         tracing::info!(
             method = %request.method,
             route = route_key,
@@ -169,6 +182,9 @@ impl Api {
             let problem = Problem::new(ApiCode::NotFound, "no route has this path", path);
             return ("-", None, Response::problem(&problem));
         };
+        if Cors::is_preflight(request) {
+            return (route.key(), None, self.cors.preflight(request));
+        }
         if !request.method.eq_ignore_ascii_case("GET") {
             let problem = Problem::new(
                 ApiCode::MethodNotAllowed,
@@ -195,6 +211,7 @@ impl Api {
             Route::UserHistory(user) => self.user_history(user, &query, path).await,
             Route::Imports => self.imports(&query, path).await,
             Route::Import(name) => self.import(name, path).await,
+            Route::ImportTimeline(name) => self.timeline(name, path).await,
         };
         (
             route.key(),
@@ -291,15 +308,7 @@ impl Api {
     }
 
     async fn import(&self, name: &str, path: &str) -> Result<Response, Failure> {
-        if !is_execution_name(name) {
-            return Err(fail(Problem::new(
-                ApiCode::BadExecutionName,
-                format!(
-                    "an execution name is 1-{MAX_EXECUTION_NAME_CHARS} characters of [A-Za-z0-9_.-]"
-                ),
-                path,
-            )));
-        }
+        execution_name(name, path)?;
         match self
             .store
             .import(name)
@@ -307,13 +316,44 @@ impl Api {
             .map_err(|e| fail(store_problem(&e, path)))?
         {
             Some(detail) => Ok(Response::json(200, &detail)),
-            None => Err(fail(Problem::new(
-                ApiCode::ImportNotFound,
-                format!("no import ran as execution `{name}`"),
-                path,
-            ))),
+            None => Err(no_import(name, path)),
         }
     }
+
+    async fn timeline(&self, name: &str, path: &str) -> Result<Response, Failure> {
+        execution_name(name, path)?;
+        match self.executions.timeline(name).await {
+            Ok(Some(timeline)) => Ok(Response::json(200, &timeline)),
+            Ok(None) => Err(no_import(name, path)),
+            Err(err) => {
+                tracing::error!(error = %userlog_lambda::error_chain(&err), "a read of Step Functions failed");
+                Err(fail(Problem::new(
+                    ApiCode::ExecutionHistoryError,
+                    "the execution history did not answer; try again later",
+                    path,
+                )))
+            }
+        }
+    }
+}
+
+fn execution_name(name: &str, path: &str) -> Result<(), Failure> {
+    if is_execution_name(name) {
+        return Ok(());
+    }
+    Err(fail(Problem::new(
+        ApiCode::BadExecutionName,
+        format!("an execution name is 1-{MAX_EXECUTION_NAME_CHARS} characters of [A-Za-z0-9_.-]"),
+        path,
+    )))
+}
+
+fn no_import(name: &str, path: &str) -> Failure {
+    fail(Problem::new(
+        ApiCode::ImportNotFound,
+        format!("no import ran as execution `{name}`"),
+        path,
+    ))
 }
 
 fn fail(problem: Problem) -> Failure {
@@ -475,6 +515,11 @@ mod tests {
         check("/imports", Some(Route::Imports));
         check("/imports/e-1", Some(Route::Import("e-1".into())));
         check("/imports/", Some(Route::Import(String::new())));
+        check(
+            "/imports/e-1/timeline",
+            Some(Route::ImportTimeline("e-1".into())),
+        );
+        check("/imports/e-1/other", None);
         check("/users/U001", None);
         check("/health/", None);
         check("health", None);

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use stats_api::gateway::{HttpApiEvent, HttpApiResult};
-use stats_api::{Api, Config, Store, Verifier};
+use stats_api::{Api, Config, Cors, Executions, Store, Verifier};
 use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, http_client, sdk_config};
 use userlog_lambda::database::reader_pool;
 
@@ -28,6 +28,11 @@ async fn main() -> anyhow::Result<()> {
             config.auth.clone(),
             http_client().context("building the HTTP client")?,
         ),
+        executions: Executions {
+            client: aws_sdk_sfn::Client::new(&sdk),
+            state_machine_arn: config.state_machine_arn.clone(),
+        },
+        cors: Cors::new(config.cors_origins.clone()),
     };
     let api = &api;
     lambda_runtime::run(service_fn(

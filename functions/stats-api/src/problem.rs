@@ -36,6 +36,8 @@ pub enum ApiCode {
     AuditLogError,
     /// The issuer's signing keys could not be fetched, so no token can be checked.
     JwksUnavailable,
+    /// Step Functions did not answer as it should (an execution's timeline).
+    ExecutionHistoryError,
 }
 
 impl ApiCode {
@@ -53,6 +55,7 @@ impl ApiCode {
             ApiCode::DatabaseError => "DatabaseError",
             ApiCode::AuditLogError => "AuditLogError",
             ApiCode::JwksUnavailable => "JwksUnavailable",
+            ApiCode::ExecutionHistoryError => "ExecutionHistoryError",
         }
     }
 
@@ -66,7 +69,10 @@ impl ApiCode {
             ApiCode::Unauthorized => 401,
             ApiCode::UserNotFound | ApiCode::ImportNotFound | ApiCode::NotFound => 404,
             ApiCode::MethodNotAllowed => 405,
-            ApiCode::DatabaseError | ApiCode::AuditLogError | ApiCode::JwksUnavailable => 503,
+            ApiCode::DatabaseError
+            | ApiCode::AuditLogError
+            | ApiCode::JwksUnavailable
+            | ApiCode::ExecutionHistoryError => 503,
         }
     }
 
@@ -85,6 +91,7 @@ impl ApiCode {
             ApiCode::DatabaseError => "The database is unavailable",
             ApiCode::AuditLogError => "The audit trail is unavailable",
             ApiCode::JwksUnavailable => "The signing keys are unavailable",
+            ApiCode::ExecutionHistoryError => "The execution history is unavailable",
         }
     }
 }

@@ -48,15 +48,19 @@ pub async fn spawn(addr: SocketAddr, api: Arc<Api>) -> std::io::Result<SocketAdd
 }
 
 async fn answer(api: &Api, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let header = |name: hyper::header::HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let request = Request {
         method: request.method().as_str().to_owned(),
         path: request.uri().path().to_owned(),
         query: request.uri().query().unwrap_or_default().to_owned(),
-        authorization: request
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: header(hyper::header::AUTHORIZATION),
+        origin: header(hyper::header::ORIGIN),
     };
     let response = api.handle(&request).await;
     let mut builder = hyper::Response::builder().status(response.status);

@@ -1,16 +1,18 @@
 //! The handler on a real PostgreSQL database (a fresh one per test) and a real JWKS: statistics,
-//! the ledger's pages, the problems of bad input and unknown resources, the 401 challenge, and
-//! that a store that does not answer gives a problem without its internals.
+//! the ledger's pages, the problems of bad input and unknown resources, the 401 challenge, CORS for
+//! the dashboard's origin only, and that a store that does not answer gives a problem without its
+//! internals.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stats_api::{Api, AuthSettings, Request, Response, Store, Verifier};
+use stats_api::{Api, AuthSettings, Cors, Executions, Request, Response, Store, Verifier};
 use userlog_aws::{AuditLog, ErrorLog};
 use userlog_issuer::{JwksServer, KeyKind, SigningKey, jwks};
 
 const ISSUER: &str = "http://127.0.0.1:8081/";
 const AUDIENCE: &str = "userlog-stats-api";
+const DASHBOARD: &str = "http://127.0.0.1:8082";
 
 struct Fixture {
     api: Api,
@@ -19,9 +21,9 @@ struct Fixture {
     database: userlog_testkit::TestDatabase,
 }
 
-/// A DynamoDB client pointed at a port where nothing listens: the routes here that read
-/// DynamoDB must fail cleanly.
-async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
+/// An SDK configuration pointed at a port where nothing listens, without retries: the routes
+/// here that read DynamoDB or Step Functions must fail cleanly.
+async fn unreachable_aws() -> aws_config::SdkConfig {
     let addr = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
@@ -33,10 +35,10 @@ async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
         "test",
     )
     .await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&config)
+    config
+        .into_builder()
         .retry_config(aws_config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .build()
 }
 
 async fn fixture() -> Fixture {
@@ -45,7 +47,8 @@ async fn fixture() -> Fixture {
     let server = JwksServer::start(([127, 0, 0, 1], 0).into(), ISSUER, jwks(&[&key]))
         .await
         .unwrap();
-    let dynamodb = unreachable_dynamodb().await;
+    let aws = unreachable_aws().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let api = Api {
         store: Store {
             pool: database.pool().clone(),
@@ -64,6 +67,12 @@ async fn fixture() -> Fixture {
             },
             userlog_aws::http_client().unwrap(),
         ),
+        executions: Executions {
+            client: aws_sdk_sfn::Client::new(&aws),
+            state_machine_arn: "arn:aws:states:ap-northeast-1:000000000000:stateMachine:m"
+                .to_owned(),
+        },
+        cors: Cors::new([DASHBOARD.to_owned()]),
     };
     Fixture {
         api,
@@ -88,6 +97,16 @@ impl Fixture {
     }
 
     async fn request(&self, method: &str, target: &str, authorization: Option<&str>) -> Response {
+        self.request_from(None, method, target, authorization).await
+    }
+
+    async fn request_from(
+        &self,
+        origin: Option<&str>,
+        method: &str,
+        target: &str,
+        authorization: Option<&str>,
+    ) -> Response {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         self.api
             .handle(&Request {
@@ -95,6 +114,7 @@ impl Fixture {
                 path: path.to_owned(),
                 query: query.to_owned(),
                 authorization: authorization.map(str::to_owned),
+                origin: origin.map(str::to_owned),
             })
             .await
     }
@@ -251,6 +271,11 @@ async fn the_ledger_pages_newest_first() {
         "ImportNotFound",
     );
     check_problem(&f.get("/imports/bad%20name").await, 400, "BadExecutionName");
+    check_problem(
+        &f.get("/imports/bad%20name/timeline").await,
+        400,
+        "BadExecutionName",
+    );
     f.database.drop_database().await.unwrap();
 }
 
@@ -309,13 +334,16 @@ async fn stores_that_fail_answer_problems_without_their_internals() {
     check_problem(&history, 503, "AuditLogError");
     let import = f.get("/imports/exec-1").await;
     check_problem(&import, 503, "AuditLogError");
+    // Step Functions does not answer: the timeline is unavailable.
+    let timeline = f.get("/imports/exec-1/timeline").await;
+    check_problem(&timeline, 503, "ExecutionHistoryError");
     // PostgreSQL goes away: the health check and the reads say so.
     f.database.pool().close().await;
     let health = f.request("GET", "/health", None).await;
     check_problem(&health, 503, "DatabaseError");
     let stats = f.get("/users/U00001/stats").await;
     check_problem(&stats, 503, "DatabaseError");
-    for response in [&history, &import, &health, &stats] {
+    for response in [&history, &import, &timeline, &health, &stats] {
         let text = response.body.to_lowercase();
         for leak in [
             "select",
@@ -329,5 +357,81 @@ async fn stores_that_fail_answer_problems_without_their_internals() {
             assert!(!text.contains(leak), "`{leak}` in {}", response.body);
         }
     }
+    f.database.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn browsers_of_the_dashboards_origin_may_read_the_answers_and_no_other() {
+    let f = fixture().await;
+    let token = format!("Bearer {}", f.token());
+    let preflight = f
+        .request_from(Some(DASHBOARD), "OPTIONS", "/imports", None)
+        .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some(DASHBOARD)
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        Some("authorization")
+    );
+    let answer = f
+        .request_from(Some(DASHBOARD), "GET", "/imports", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some(DASHBOARD)
+    );
+    assert_eq!(answer.header("vary"), Some("origin"));
+    // Browsers refuse an answer that names the origin twice.
+    for response in [&preflight, &answer] {
+        let origins = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "access-control-allow-origin")
+            .count();
+        assert_eq!(origins, 1, "{:?}", response.headers);
+    }
+    // A 401 is readable too, so the dashboard can say why it must sign in.
+    let refused = f
+        .request_from(Some(DASHBOARD), "GET", "/imports", None)
+        .await;
+    check_problem(&refused, 401, "Unauthorized");
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        Some(DASHBOARD)
+    );
+
+    for other in ["https://evil.example", "http://127.0.0.1:8083"] {
+        let preflight = f
+            .request_from(Some(other), "OPTIONS", "/imports", None)
+            .await;
+        assert_eq!(
+            preflight.header("access-control-allow-origin"),
+            None,
+            "{other}"
+        );
+        assert_eq!(
+            preflight.header("access-control-allow-methods"),
+            None,
+            "{other}"
+        );
+        let answer = f
+            .request_from(Some(other), "GET", "/imports", Some(&token))
+            .await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            None,
+            "{other}"
+        );
+    }
+    // OPTIONS without an Origin is no preflight: the route answers GET only.
+    check_problem(
+        &f.request("OPTIONS", "/imports", None).await,
+        405,
+        "MethodNotAllowed",
+    );
     f.database.drop_database().await.unwrap();
 }
