@@ -171,6 +171,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_release_must_land_in_production() {
+        use userlog_pages::Environment;
+        assert!(check_environment("main", &Environment::Production).is_ok());
+        assert!(check_environment("pr-7", &Environment::Preview).is_ok());
+        let err = check_environment("main", &Environment::Preview).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the project's production branch is not `main`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_address_carries_the_token_in_its_fragment() {
         assert_eq!(
             url_with_token(8082, "a.b.c"),
@@ -330,7 +343,21 @@ async fn publish_with(
         .deploy(&staged, &branch)
         .await
         .context("the dashboard did not deploy to Cloudflare Pages")?;
+    check_environment(&branch, &deployed.deployment.environment)?;
     Ok(deployed)
+}
+
+/// A deployment of the production branch must be the project's production: a project made by
+/// hand with another production branch would turn every release into a preview.
+fn check_environment(branch: &str, environment: &userlog_pages::Environment) -> anyhow::Result<()> {
+    if branch == userlog_pages::PRODUCTION_BRANCH
+        && *environment != userlog_pages::Environment::Production
+    {
+        anyhow::bail!(
+            "Cloudflare Pages made the deployment of branch `{branch}` a {environment} one: the project's production branch is not `{branch}`; set it to `{branch}` in the project's settings"
+        );
+    }
+    Ok(())
 }
 
 /// Deletes the Pages deployments of the preview of pull request `number` (its branch `pr-<N>`,
