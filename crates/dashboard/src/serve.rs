@@ -42,19 +42,14 @@ pub fn resolve(path: &str) -> Option<String> {
     plain.then(|| relative.to_owned())
 }
 
-/// The media type of a site file, by its extension.
-pub fn content_type(name: &str) -> &'static str {
-    match name.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json") => "application/json",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("webmanifest") => "application/manifest+json",
-        _ => "application/octet-stream",
+/// The media type of a site file: the one Cloudflare Pages is told for it (`userlog_pages`), with
+/// the charset of the text types, which the build writes in UTF-8.
+pub fn content_type(name: &str) -> String {
+    let media = userlog_pages::site::content_type(name);
+    if media.starts_with("text/") {
+        format!("{media}; charset=utf-8")
+    } else {
+        media.to_owned()
     }
 }
 
@@ -88,7 +83,7 @@ pub async fn answer(site: &Site, method: &str, path: &str) -> (u16, Vec<(String,
             Err(_) => return not_found(headers),
         }
     };
-    headers.push(("content-type".to_owned(), content_type(&file).to_owned()));
+    headers.push(("content-type".to_owned(), content_type(&file)));
     let cache = if file.starts_with("assets/") {
         "public, max-age=31536000, immutable"
     } else {
