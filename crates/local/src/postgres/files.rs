@@ -13,6 +13,8 @@ pub const DATABASE: &str = "userlog";
 pub const LISTEN_ADDRESS: &str = "127.0.0.1";
 /// The settings file in the data directory, rewritten on every start.
 pub const SETTINGS_FILE: &str = "userlog-local.conf";
+/// The client authentication file in the data directory, rewritten on every start.
+pub const HBA_FILE: &str = "userlog-hba.conf";
 /// The line appended once to `postgresql.conf` so that it reads [`SETTINGS_FILE`].
 pub const INCLUDE_LINE: &str = "include_if_exists = 'userlog-local.conf'";
 
@@ -31,6 +33,8 @@ pub struct ServerSettings {
     pub port: u16,
     /// The directory for the unix socket, or `None` to have no socket.
     pub socket_dir: Option<PathBuf>,
+    /// The client authentication file ([`render_hba`]).
+    pub hba_file: PathBuf,
 }
 
 /// The socket directory to use for a state directory: itself, unless its path is too long for a
@@ -62,9 +66,24 @@ pub fn render_server_settings(settings: &ServerSettings) -> String {
          synchronous_commit = off\n\
          full_page_writes = off\n\
          max_connections = 200\n\
-         shared_buffers = 256MB\n",
+         shared_buffers = 256MB\n\
+         hba_file = '{hba_file}'\n",
         port = settings.port,
+        hba_file = quote_setting(&settings.hba_file.to_string_lossy()),
         socket_dir = quote_setting(&socket_dir),
+    )
+}
+
+/// Who may connect: the tooling's own user without a password (it owns the throwaway cluster),
+/// every other role (the application's logins, `crates/db/src/roles.rs`) only with its password,
+/// so that the local pipeline proves the logins' secrets as AWS does.
+pub fn render_hba() -> String {
+    format!(
+        "# Rewritten by `cargo xtask local up` on every start.\n\
+         local all {USER} trust\n\
+         host all {USER} {LISTEN_ADDRESS}/32 trust\n\
+         local all all scram-sha-256\n\
+         host all all {LISTEN_ADDRESS}/32 scram-sha-256\n"
     )
 }
 
@@ -152,6 +171,7 @@ mod tests {
             &ServerSettings {
                 port: 54321,
                 socket_dir: Some(PathBuf::from("/repo/.local/postgres")),
+                hba_file: PathBuf::from("/repo/.local/postgres/data/userlog-hba.conf"),
             },
             &expect![[r#"
                 # The local cluster of this checkout, rewritten by `cargo xtask local up` on every start.
@@ -164,6 +184,7 @@ mod tests {
                 full_page_writes = off
                 max_connections = 200
                 shared_buffers = 256MB
+                hba_file = '/repo/.local/postgres/data/userlog-hba.conf'
             "#]],
         );
     }
@@ -174,6 +195,7 @@ mod tests {
             &ServerSettings {
                 port: 5432,
                 socket_dir: None,
+                hba_file: PathBuf::from("/x/data/userlog-hba.conf"),
             },
             &expect![[r#"
                 # The local cluster of this checkout, rewritten by `cargo xtask local up` on every start.
@@ -186,6 +208,7 @@ mod tests {
                 full_page_writes = off
                 max_connections = 200
                 shared_buffers = 256MB
+                hba_file = '/x/data/userlog-hba.conf'
             "#]],
         );
     }

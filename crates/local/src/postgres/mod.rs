@@ -21,8 +21,9 @@ use crate::stack::{Action, EnvVar, Progress, Service, ServiceReport, ServiceStat
 
 pub use self::binaries::PgBinaries;
 use self::files::{
-    DATABASE, LISTEN_ADDRESS, PostgresState, PostmasterPid, SETTINGS_FILE, ServerSettings, USER,
-    database_url, parse_postmaster_pid, render_server_settings, socket_dir_for, with_include_line,
+    DATABASE, HBA_FILE, LISTEN_ADDRESS, PostgresState, PostmasterPid, SETTINGS_FILE,
+    ServerSettings, USER, database_url, parse_postmaster_pid, render_hba, render_server_settings,
+    socket_dir_for, with_include_line,
 };
 
 /// The program name of a PostgreSQL server process.
@@ -301,10 +302,14 @@ impl Postgres {
     }
 
     fn write_settings(&self, run_as: &RunAs, port: u16) -> Result<(), LocalError> {
+        let hba = self.data_dir().join(HBA_FILE);
         let settings = ServerSettings {
             port,
             socket_dir: socket_dir_for(&self.dir, port),
+            hba_file: hba.clone(),
         };
+        std::fs::write(&hba, render_hba()).map_err(LocalError::io("write", &hba))?;
+        run_as.take_file(&hba)?;
         let path = self.data_dir().join(SETTINGS_FILE);
         std::fs::write(&path, render_server_settings(&settings))
             .map_err(LocalError::io("write", &path))?;
