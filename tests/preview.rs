@@ -34,7 +34,7 @@ fn json(output: &Output, what: &str) -> Value {
 }
 
 /// Everything of preview `number` that is still there: stacks, buckets, functions, state
-/// machines, tables, log groups, the schema and the lock entry.
+/// machines, tables, log groups, the schema, its database role and the lock entry.
 fn leftovers(stack: &LocalStack, number: u32) -> Vec<String> {
     let prefix = format!("preview-pr-{number}-userlog");
     let mut found = stack.runtime().block_on(async {
@@ -138,6 +138,14 @@ fn leftovers(stack: &LocalStack, number: u32) -> Vec<String> {
             .expect("the schemas")
     });
     found.extend(schema.map(|s| format!("schema {s}")));
+    let role: Option<String> = stack.sql(async |pool| {
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname = $1")
+            .bind(format!("userlog_pr_{number}"))
+            .fetch_optional(pool)
+            .await
+            .expect("the roles")
+    });
+    found.extend(role.map(|r| format!("role {r}")));
     found
 }
 
@@ -416,6 +424,31 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
         count(&stack, "SELECT count(*) FROM public.user_statistics"),
         0
     );
+    // The database keeps them apart too: pr_7's login owns its schema and may read neither the
+    // platform's tables nor pr_8's; the platform's reader may write nothing.
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pr_7' AND nspowner = 'userlog_pr_7'::regrole"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'pr_8') \
+             AND has_table_privilege('userlog_pr_7', format('%I.%I', schemaname, tablename), 'SELECT')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' \
+             AND has_table_privilege('userlog_reader', format('%I.%I', schemaname, tablename), 'INSERT')"
+        ),
+        0
+    );
     let execution = outcome["executionName"]
         .as_str()
         .expect("an execution")
@@ -508,12 +541,30 @@ fn previews_come_up_side_by_side_stay_isolated_and_leave_nothing() {
     );
 
     // `down` leaves nothing of preview 7, marks its deployment inactive and says so in its comment.
+    // Its schema and role go by a one-off task of its import image (as on AWS, where the database
+    // is only reachable inside the VPC).
     let down = stack.expect_ok(
-        &["preview", "down", "--pr", "7", "--json"],
+        &[
+            "preview",
+            "down",
+            "--pr",
+            "7",
+            "--drop-with",
+            "task",
+            "--json",
+        ],
         "preview down 7",
     );
     let down = json(&down, "preview down 7");
     assert_eq!(down["nothingToRemove"], false, "{down:#}");
+    assert!(
+        down["removed"]
+            .as_array()
+            .expect("removed")
+            .iter()
+            .any(|line| line == "schema pr_7 and role userlog_pr_7 (by a one-off task)"),
+        "{down:#}"
+    );
     assert_eq!(leftovers(&stack, 7), Vec::<String>::new(), "{down:#}");
     assert!(
         !pages_branches().contains(&"preview pr-7".to_owned()),

@@ -144,6 +144,7 @@ async fn sweep(args: &CleanupArgs, github: Option<&impl GitHub>) -> anyhow::Resu
                 item.number,
                 args.from,
                 Some(database_url.clone()),
+                false,
                 args.dry_run,
                 &printer,
             )

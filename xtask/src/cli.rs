@@ -311,6 +311,9 @@ pub(crate) struct PreviewUpArgs {
 pub(crate) struct PreviewDownArgs {
     #[command(flatten)]
     pub(crate) preview: PreviewOf,
+    /// How dropping the schema and its role reaches the database: `direct` (the database URL) or `task` (a one-off task of the preview's import image, as the previews role; what happens without a URL).
+    #[arg(long, value_enum, default_value_t = MigrateWith::Direct)]
+    pub(crate) drop_with: MigrateWith,
     /// Print one JSON document (progress stays on stderr).
     #[arg(long)]
     pub(crate) json: bool,

@@ -435,6 +435,7 @@ fn run_down(args: &PreviewDownArgs) -> anyhow::Result<ExitCode> {
         args.preview.pr,
         args.preview.from,
         args.preview.database_url.clone(),
+        args.drop_with == crate::cli::MigrateWith::Task,
         false,
         &printer,
     )) {
@@ -509,16 +510,20 @@ pub(crate) async fn mark_removed(
 }
 
 /// Removes the preview of pull request `number` hosted on `host`, then its dashboard's branch
-/// deployments on Cloudflare Pages (the code `preview down` and `cleanup --stale` share).
+/// deployments on Cloudflare Pages (the code `preview down` and `cleanup --stale` share); with
+/// `drop_in_task` its schema and role go by a one-off task instead of the database URL.
 pub(crate) async fn down(
     number: u32,
     host: EnvironmentName,
     database_url: Option<String>,
+    drop_in_task: bool,
     dry_run: bool,
     printer: &StepPrinter,
 ) -> anyhow::Result<(Removal, crate::dashboard::PagesReport)> {
     let environment = EnvironmentName::Preview(number);
     let (aws, database_url) = platform(host, database_url).await?;
+    // Without a URL the removal drops the schema and its role in a one-off task.
+    let database_url = database_url.filter(|_| !drop_in_task);
     let rendered = render_preview(number, host, &load_templates()?)
         .with_context(|| format!("could not render {environment} on {host}"))?;
     let request = RemoveRequest {

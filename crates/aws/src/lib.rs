@@ -23,5 +23,8 @@ pub use notify::{
     http_client,
 };
 pub use s3::{ObjectInfo, OpenObject, head_object, open_object, open_object_if_match};
-pub use secrets::{Endpoint, database_url_from_env, database_url_from_env_for};
+pub use secrets::{
+    Endpoint, database_url_for_secret, database_url_from_env, database_url_from_env_for,
+    login_from_secret, read_login,
+};
 pub use upload::{ObjectUpload, Uploaded};

@@ -2,8 +2,9 @@
 //! Secrets Manager secret named by `DATABASE_SECRET_ARN` (the JSON of an RDS secret: `host`,
 //! `port`, `username`, `password`, `dbname`).
 //!
-//! Secrets that Aurora manages itself hold only `username` and `password`: the host, port and
-//! database name then come from `DATABASE_HOST`, `DATABASE_PORT` and `DATABASE_NAME`.
+//! Secrets that Aurora manages itself, and the stack's login secrets, hold only `username` and
+//! `password`: the host, port, database name and TLS mode then come from `DATABASE_HOST`,
+//! `DATABASE_PORT`, `DATABASE_NAME` and `DATABASE_SSLMODE`.
 
 use aws_config::SdkConfig;
 use secrecy::SecretString;
@@ -40,16 +41,47 @@ pub async fn database_url_from_env_for(
             "neither DATABASE_URL nor DATABASE_SECRET_ARN is set".to_owned(),
         ));
     };
+    database_url_for_secret(config, &arn, endpoint).await
+}
+
+/// The database URL of the login in secret `arn`, completed from the process environment.
+pub async fn database_url_for_secret(
+    config: &SdkConfig,
+    arn: &str,
+    endpoint: Endpoint,
+) -> Result<SecretString, AwsError> {
+    let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let text = secret_text(config, arn).await?;
+    database_url_from_secret_for(&text, lookup, endpoint)
+}
+
+/// The text of secret `arn`.
+async fn secret_text(config: &SdkConfig, arn: &str) -> Result<String, AwsError> {
     let secret = aws_sdk_secretsmanager::Client::new(config)
         .get_secret_value()
-        .secret_id(&arn)
+        .secret_id(arn)
         .send()
         .await
         .map_err(AwsError::service("Secrets Manager GetSecretValue"))?;
-    let text = secret
+    secret
         .secret_string()
-        .ok_or_else(|| AwsError::Database("the database secret has no text".to_owned()))?;
-    database_url_from_secret_for(text, lookup, endpoint)
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Database("the database secret has no text".to_owned()))
+}
+
+/// Reads the secret `arn` (a JSON object with `username` and `password`).
+pub async fn read_login(config: &SdkConfig, arn: &str) -> Result<(String, SecretString), AwsError> {
+    login_from_secret(&secret_text(config, arn).await?)
+}
+
+/// The `username` and `password` of a secret's JSON (the error never quotes the secret).
+pub fn login_from_secret(secret_json: &str) -> Result<(String, SecretString), AwsError> {
+    let secret: DatabaseSecret = serde_json::from_str(secret_json).map_err(|_| {
+        AwsError::Database(
+            "the database secret is not JSON with `username` and `password`".to_owned(),
+        )
+    })?;
+    Ok((secret.username, SecretString::from(secret.password)))
 }
 
 /// The fields of an RDS database secret that make a connection URL.
@@ -133,7 +165,10 @@ pub fn database_url_from_secret_for(
         .dbname
         .or_else(|| lookup("DATABASE_NAME"))
         .unwrap_or_else(|| "postgres".to_owned());
-    let sslmode = secret.sslmode.unwrap_or_else(|| "require".to_owned());
+    let sslmode = secret
+        .sslmode
+        .or_else(|| lookup("DATABASE_SSLMODE"))
+        .unwrap_or_else(|| "require".to_owned());
     if !SSL_MODES.contains(&sslmode.as_str()) {
         return Err(AwsError::Database(format!(
             "the database secret's sslmode is not one of {}",
@@ -211,6 +246,14 @@ mod tests {
             r#"{"username":"app","password":"","sslmode":"disable"}"#,
             &[("DATABASE_HOST", "127.0.0.1")],
             "postgres://app:@127.0.0.1:5432/postgres?sslmode=disable",
+        );
+        check(
+            r#"{"username":"app","password":"pw"}"#,
+            &[
+                ("DATABASE_HOST", "127.0.0.1"),
+                ("DATABASE_SSLMODE", "disable"),
+            ],
+            "postgres://app:pw@127.0.0.1:5432/postgres?sslmode=disable",
         );
         check(
             r#"{"username":"app","password":"pw","host":"h","sslmode":"off"}"#,

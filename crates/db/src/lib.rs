@@ -9,5 +9,6 @@ pub mod error;
 pub mod ledger;
 pub mod migrate;
 pub mod preview;
+pub mod roles;
 
 pub use error::DbError;

@@ -335,13 +335,24 @@ async fn migrate_locked(
             schema: schema.clone(),
             source,
         };
-        connection
-            .execute(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                schema.quoted()
-            )))
-            .await
-            .map_err(schema_error)?;
+        // Only a missing schema is created: a preview's own role, which owns its schema but may
+        // not create schemas, migrates it too (`CREATE SCHEMA IF NOT EXISTS` checks the right
+        // to create before it looks).
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema.as_str())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(schema_error)?;
+        if !exists {
+            connection
+                .execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    schema.quoted()
+                )))
+                .await
+                .map_err(schema_error)?;
+        }
         sqlx::query("SELECT set_config('search_path', $1, false)")
             .bind(schema.quoted())
             .execute(&mut *connection)

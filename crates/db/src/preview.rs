@@ -1,6 +1,7 @@
 //! The schemas of pull-request previews: which `pr_<N>` schemas exist, and dropping one with
-//! everything in it. Only names made by [`SchemaName::for_pull_request`] are ever dropped, so no
-//! other schema can be touched.
+//! everything in it, and its role. Only names made by [`SchemaName::for_pull_request`] and
+//! [`crate::roles::RoleNames::preview`] are ever dropped, so no other schema or role can be
+//! touched.
 
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 
@@ -23,7 +24,9 @@ pub async fn preview_schemas(url: &str) -> Result<Vec<u64>, sqlx::Error> {
     Ok(numbers)
 }
 
-/// Drops schema `pr_<number>` and everything in it; `false` when there was none.
+/// Drops schema `pr_<number>` and everything in it, and the preview's role
+/// (`userlog_pr_<number>`) with what it holds, as an administrative user at `url`; `false` when
+/// there was no schema.
 pub async fn drop_preview_schema(url: &str, number: u64) -> Result<bool, sqlx::Error> {
     let schema = SchemaName::for_pull_request(number);
     let mut connection = PgConnection::connect_with(&connect_options(url, None)?).await?;
@@ -40,6 +43,11 @@ pub async fn drop_preview_schema(url: &str, number: u64) -> Result<bool, sqlx::E
             )))
             .await?;
     }
+    crate::roles::drop_role(
+        &mut connection,
+        &crate::roles::RoleNames::deployed().preview(number),
+    )
+    .await?;
     let _ = connection.close().await;
     Ok(exists)
 }

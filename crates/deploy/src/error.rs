@@ -203,6 +203,15 @@ pub enum DeployError {
         #[source]
         source: userlog_db::migrate::MigrateError,
     },
+    /// The migration step (migrations and database roles) failed.
+    #[error("the migration step ({target}) failed")]
+    MigrationStep {
+        /// The schema.
+        target: String,
+        /// Why.
+        #[source]
+        source: userlog_db::roles::MigrationStepError,
+    },
     /// The stack lacks an output the command needs.
     #[error(
         "the stack {stack} has no output {output}; is it deployed with the current templates? (`cargo xtask deploy --env {environment}`)"

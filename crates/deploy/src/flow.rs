@@ -494,7 +494,16 @@ async fn deploy_locked(
                         crate::upload::STATE_MACHINE_OUTPUT
                     ))
                 })?;
-            let task = crate::migrate_task::run(aws, &state_machine, progress).await?;
+            let role = aws
+                .describe_stack(&stack_name)
+                .await?
+                .and_then(|s| s.outputs.get(crate::migrate_task::ROLE_OUTPUT).cloned())
+                .ok_or_else(|| DeployError::MissingOutput {
+                    stack: stack_name.clone(),
+                    output: crate::migrate_task::ROLE_OUTPUT.to_owned(),
+                    environment: target.environment.to_string(),
+                })?;
+            let task = crate::migrate_task::run(aws, &state_machine, &role, progress).await?;
             summary.migration_task = Some(task);
         }
         Some(url) => {
@@ -506,22 +515,28 @@ async fn deploy_locked(
                 .transpose()
                 .map_err(DeployError::Schema)?;
             progress.step(&format!(
-                "migrating the database{}",
+                "migrating the database{} and making its roles",
                 schema
                     .as_ref()
                     .map(|s| format!(" (schema {s})"))
                     .unwrap_or_default()
             ));
-            let report = userlog_db::migrate::run(url.as_str(), schema.as_ref())
-                .await
-                .map_err(|source| DeployError::Migration {
-                    target: schema
-                        .as_ref()
-                        .map(|s| format!("schema {s}"))
-                        .unwrap_or_else(|| "the default schema".to_owned()),
-                    source,
-                })?;
-            let applied: Vec<String> = report
+            let outputs = aws
+                .describe_stack(&stack_name)
+                .await?
+                .map(|s| s.outputs)
+                .unwrap_or_default();
+            let outcome = crate::database::migrate(
+                aws,
+                &stack_name,
+                &target.environment.to_string(),
+                &outputs,
+                url.as_str(),
+                schema.as_ref(),
+            )
+            .await?;
+            let applied: Vec<String> = outcome
+                .migrations
                 .applied
                 .iter()
                 .map(|m| format!("{} {}", m.version, m.description))
@@ -531,6 +546,16 @@ async fn deploy_locked(
             } else {
                 format!("applied {}", applied.join(", "))
             });
+            if let Some(roles) = &outcome.roles {
+                progress.detail(&format!(
+                    "roles: created {}, updated {}",
+                    list_or_none(&roles.created),
+                    list_or_none(&roles.updated)
+                ));
+            }
+            if let Some(role) = &outcome.preview_role {
+                progress.detail(&format!("the preview's migrations ran as {role}"));
+            }
             summary.migrations_applied = Some(applied);
         }
         None => progress.warn(
@@ -978,4 +1003,13 @@ pub(crate) async fn health(
         checks.push(check);
     }
     Ok(checks)
+}
+
+/// `a, b`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }

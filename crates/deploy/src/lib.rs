@@ -7,6 +7,7 @@ pub mod bake;
 pub mod bootstrap;
 pub mod canary;
 pub mod changeset;
+pub mod database;
 pub mod error;
 pub mod events;
 pub mod flow;

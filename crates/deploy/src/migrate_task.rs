@@ -1,7 +1,8 @@
 //! Migrations as a one-off ECS task: the import task's own image runs `import-csv migrate` in the
 //! network the import task runs in (read from the deployed state machine's `ecs:runTask` state,
 //! so it is exactly where imports reach the database), for databases only reachable from inside
-//! the environment's VPC. The deploy waits for the task and fails unless it exits 0.
+//! the environment's VPC, with the stack's migration role in place of the import task's. The
+//! deploy waits for the task and fails unless it exits 0.
 
 use serde::Serialize;
 
@@ -25,6 +26,13 @@ pub struct MigrationTask {
 
 /// The command the container runs instead of an import.
 pub const MIGRATE_COMMAND: &str = "migrate";
+
+/// The command that drops a preview's schema and role (before its stack goes).
+pub const DROP_PREVIEW_COMMAND: &str = "drop-preview";
+
+/// The stack output naming the role the migration task runs with, in place of the import task's
+/// own (only it may read the database's administrative secret).
+pub const ROLE_OUTPUT: &str = "MigrationTaskRoleArn";
 
 /// The migration task of a deployed state machine definition: the parameters of its
 /// `ecs:runTask` state (without its per-file environment overrides).
@@ -121,15 +129,28 @@ const TASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
 pub async fn run(
     aws: &Aws,
     state_machine_arn: &str,
+    role_arn: &str,
+    progress: &dyn Progress,
+) -> Result<String, DeployError> {
+    run_command(aws, state_machine_arn, role_arn, MIGRATE_COMMAND, progress).await
+}
+
+/// Runs `import-csv <command>` as a one-off task of the stack's state machine's import task,
+/// with the migration role `role_arn`, and waits for it to exit 0.
+pub async fn run_command(
+    aws: &Aws,
+    state_machine_arn: &str,
+    role_arn: &str,
+    command: &str,
     progress: &dyn Progress,
 ) -> Result<String, DeployError> {
     let definition = aws.state_machine_definition(state_machine_arn).await?;
     let task = migration_task(&definition).map_err(DeployError::other)?;
     progress.step(&format!(
-        "migrating the database in a one-off task of {} on {}",
-        task.task_definition, task.cluster
+        "running `{} {command}` in a one-off task of {} on {}",
+        task.container, task.task_definition, task.cluster
     ));
-    let arn = aws.run_task(&task, &[MIGRATE_COMMAND]).await?;
+    let arn = aws.run_task(&task, &[command], Some(role_arn)).await?;
     progress.detail(&format!("started {arn}"));
     let started = std::time::Instant::now();
     let end = loop {
@@ -138,14 +159,14 @@ pub async fn run(
         }
         if started.elapsed() > TASK_TIMEOUT {
             return Err(DeployError::TimedOut {
-                what: format!("the migration task {arn}"),
+                what: format!("the task {arn} (`{command}`)"),
                 seconds: TASK_TIMEOUT.as_secs(),
             });
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     };
     judge(&end, &arn).map_err(DeployError::other)?;
-    progress.detail("the migration task exited 0: the schema is current");
+    progress.detail(&format!("the task exited 0 (`{command}` done)"));
     Ok(arn)
 }
 

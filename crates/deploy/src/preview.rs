@@ -176,12 +176,16 @@ async fn remove_locked(
         "removed"
     };
 
-    // The stack, its buckets first.
+    // The stack, its schema and its buckets first.
+    let mut schema_dropped = false;
     match aws.describe_stack(stack_name).await? {
         None => progress.detail(&format!("there is no stack {stack_name}")),
         Some(stack) => {
             if preview_number(&stack.name, &stack.tags) != Some(request.number) {
                 return Err(not_a_preview(&stack, request.number));
+            }
+            if request.database_url.is_none() {
+                schema_dropped = drop_in_task(aws, request, &stack, removal, progress).await;
             }
             let buckets = aws
                 .stack_resources_of_type(stack_name, "AWS::S3::Bucket")
@@ -240,6 +244,7 @@ async fn remove_locked(
 
     // Its schema.
     match &request.database_url {
+        None if schema_dropped => {}
         None => progress.warn(&format!(
             "no database URL: schema pr_{} was not dropped (pass --database-url or set DATABASE_URL)",
             request.number
@@ -266,6 +271,57 @@ async fn remove_locked(
         }
     }
     Ok(())
+}
+
+/// Without a database URL (a database only reachable inside the VPC), drops the preview's schema
+/// and role with a one-off task of its own import task (`import-csv drop-preview`, as the
+/// previews role), before its stack goes. Whether it did; a failure is a warning, since a later
+/// `cleanup --stale --database-url` can still drop them.
+async fn drop_in_task(
+    aws: &Aws,
+    request: &RemoveRequest,
+    stack: &StackInfo,
+    removal: &mut Removal,
+    progress: &dyn Progress,
+) -> bool {
+    let what = format!("schema pr_{0} and role userlog_pr_{0}", request.number);
+    let outputs = (
+        stack.outputs.get(crate::upload::STATE_MACHINE_OUTPUT),
+        stack.outputs.get(crate::migrate_task::ROLE_OUTPUT),
+    );
+    let (Some(state_machine), Some(role)) = outputs else {
+        progress.warn(&format!(
+            "{what} were not dropped: the stack has no migration task (no output {} or {})",
+            crate::upload::STATE_MACHINE_OUTPUT,
+            crate::migrate_task::ROLE_OUTPUT
+        ));
+        return false;
+    };
+    if request.dry_run {
+        removal.removed.push(format!("{what} (by a one-off task)"));
+        return true;
+    }
+    match crate::migrate_task::run_command(
+        aws,
+        state_machine,
+        role,
+        crate::migrate_task::DROP_PREVIEW_COMMAND,
+        progress,
+    )
+    .await
+    {
+        Ok(_) => {
+            removal.removed.push(format!("{what} (by a one-off task)"));
+            true
+        }
+        Err(error) => {
+            progress.warn(&format!(
+                "{what} were not dropped ({}); `cargo xtask cleanup --stale --database-url URL` drops them later",
+                userlog_domain::errors::error_chain(&error)
+            ));
+            false
+        }
+    }
 }
 
 /// How long a stack's deletion may take before the removal stops watching it.

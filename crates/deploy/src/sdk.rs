@@ -46,6 +46,7 @@ pub struct Aws {
     cloudwatch: aws_sdk_cloudwatch::Client,
     ecr: aws_sdk_ecr::Client,
     ecs: aws_sdk_ecs::Client,
+    secrets: aws_sdk_secretsmanager::Client,
     backoff: Backoff,
     endpoint: Option<String>,
 }
@@ -110,6 +111,7 @@ impl Aws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
             backoff: Backoff::default(),
             endpoint: settings
                 .s3_endpoint_url
@@ -756,10 +758,29 @@ impl Aws {
     }
 
     /// Starts one task of `task` whose container runs `command`; the task's ARN.
+    /// The login (username and password) in secret `arn`.
+    pub async fn login(&self, arn: &str) -> AwsResult<userlog_db::roles::Login> {
+        let output = self
+            .call("GetSecretValue", || async {
+                self.secrets
+                    .get_secret_value()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("GetSecretValue", e))
+            })
+            .await?;
+        let (name, password) =
+            userlog_aws::login_from_secret(output.secret_string().unwrap_or_default())
+                .map_err(|e| construction("GetSecretValue", &e))?;
+        Ok(userlog_db::roles::Login { name, password })
+    }
+
     pub async fn run_task(
         &self,
         task: &crate::migrate_task::MigrationTask,
         command: &[&str],
+        task_role: Option<&str>,
     ) -> AwsResult<String> {
         use aws_sdk_ecs::types::{
             AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType,
@@ -778,6 +799,7 @@ impl Aws {
                     .set_command(Some(command.iter().map(|c| (*c).to_owned()).collect()))
                     .build(),
             )
+            .set_task_role_arn(task_role.map(str::to_owned))
             .build();
         let output = self
             .call("RunTask", || async {

@@ -37,6 +37,21 @@ impl<'a> Resource<'a> {
     pub fn prop_str(&self, path: &[&str]) -> Option<&'a str> {
         self.prop(path).and_then(Value::as_str)
     }
+
+    /// The `Statement` of each inline policy of a role (`Policies`), in order.
+    pub fn inline_statements(&self) -> Vec<&'a Value> {
+        self.prop(&["Policies"])
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|policy| {
+                policy
+                    .get("PolicyDocument")
+                    .and_then(|doc| doc.get("Statement"))
+                    .unwrap_or(&Value::Null)
+            })
+            .collect()
+    }
 }
 
 impl<'a> Template<'a> {

@@ -47,9 +47,10 @@ pub struct FunctionSpec {
     /// Whether the Lambda runs in the VPC.
     #[serde(default)]
     pub vpc: bool,
-    /// Whether it connects to the database (it gets the `DATABASE_*` variables).
-    #[serde(default)]
-    pub database: bool,
+    /// Whether it connects to the database, and as which login (it gets the `DATABASE_*`
+    /// variables, `DATABASE_SECRET_ARN` naming that login's secret).
+    #[serde(default, deserialize_with = "database_access")]
+    pub database: Option<DatabaseAccess>,
     /// Error names it raises for the state machine's Retry and Catch.
     #[serde(default)]
     pub errors: Vec<String>,
@@ -66,6 +67,48 @@ pub struct FunctionSpec {
     /// what serves only it, only when a deploy supplies its code key (Lambda functions only).
     #[serde(default)]
     pub planned: bool,
+}
+
+/// The login a function or task connects to the database as (crates/db/src/roles.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseAccess {
+    /// Reads and writes rows (the import path).
+    Writer,
+    /// Only reads (the API, the export).
+    Reader,
+    /// `database: true`, the form before the database had roles: the one secret the stack had.
+    /// Read only so that older revisions still render (`diff --against`); `validate` refuses a
+    /// function on it.
+    Legacy,
+}
+
+impl DatabaseAccess {
+    /// The parameter holding its secret's ARN.
+    pub fn secret_param(self) -> &'static str {
+        match self {
+            Self::Writer => "refs.databaseWriterSecretArn",
+            Self::Reader => "refs.databaseReaderSecretArn",
+            Self::Legacy => "refs.databaseSecretArn",
+        }
+    }
+}
+
+/// `database:` as `writer`, `reader`, or the older `true`/`false`.
+fn database_access<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DatabaseAccess>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Field {
+        Flag(bool),
+        Access(DatabaseAccess),
+    }
+    Ok(match Option::<Field>::deserialize(deserializer)? {
+        None | Some(Field::Flag(false)) => None,
+        Some(Field::Flag(true)) => Some(DatabaseAccess::Legacy),
+        Some(Field::Access(access)) => Some(access),
+    })
 }
 
 /// One need: actions on one catalog resource.
@@ -108,6 +151,10 @@ pub struct Principal {
     pub planned: bool,
     /// Whether it connects to the database (it has a share of the connection budget).
     pub database: bool,
+    /// The login it connects as.
+    pub database_access: Option<DatabaseAccess>,
+    /// The catalog resources its needs name.
+    pub resources: BTreeSet<String>,
 }
 
 impl Principal {
@@ -261,7 +308,9 @@ impl FunctionSpec {
             errors: self.errors.clone(),
             metrics: self.metrics.clone(),
             planned: self.planned,
-            database: self.database,
+            database: self.database.is_some(),
+            database_access: self.database,
+            resources: self.needs.iter().map(|n| n.resource.clone()).collect(),
         })
     }
 

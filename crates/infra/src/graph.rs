@@ -432,16 +432,7 @@ pub fn architecture(template: &Template<'_>) -> String {
         let Some(role) = role.and_then(|role| template.resource(&role)) else {
             continue;
         };
-        for policy in role
-            .prop(&["Policies"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            let statements = policy
-                .get("PolicyDocument")
-                .and_then(|d| d.get("Statement"))
-                .unwrap_or(&Value::Null);
+        for statements in role.inline_statements() {
             for pair in allowed_pairs(statements).0 {
                 let verb = pair
                     .action

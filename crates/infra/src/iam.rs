@@ -226,16 +226,7 @@ pub fn check_roles(
             continue;
         };
         let mut allowed = Vec::new();
-        for policy in role
-            .prop(&["Policies"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            let statements = policy
-                .get("PolicyDocument")
-                .and_then(|doc| doc.get("Statement"))
-                .unwrap_or(&Value::Null);
+        for statements in role.inline_statements() {
             let (mut pairs, form_problems) = allowed_pairs(statements);
             allowed.append(&mut pairs);
             problems.extend(form_problems.into_iter().map(|p| (role.id.to_owned(), p)));
@@ -473,6 +464,45 @@ pub fn expectations(
             needed,
         });
     }
+    // The migration task's role (passed by the deploy in place of a task's own for `migrate`)
+    // reads exactly the secrets that the task's migration variables name.
+    if template.resource(MIGRATION_TASK_ROLE).is_some() {
+        let mut needed: Vec<Needed> = Vec::new();
+        for task in template.of_type("AWS::ECS::TaskDefinition") {
+            for container in task
+                .prop(&["ContainerDefinitions"])
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                for variable in container
+                    .get("Environment")
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = variable.get("Name").and_then(Value::as_str).unwrap_or("");
+                    let Some(value) = variable.get("Value") else {
+                        continue;
+                    };
+                    if MIGRATION_SECRET_VARIABLES.contains(&name)
+                        && !needed.iter().any(|n| &n.resource == value)
+                    {
+                        needed.push(Needed {
+                            action: "secretsmanager:GetSecretValue".to_owned(),
+                            resource: value.clone(),
+                            because: format!("{name} of task {} (`migrate`)", task.id),
+                        });
+                    }
+                }
+            }
+        }
+        expectations.push(Expectation {
+            role: MIGRATION_TASK_ROLE.to_owned(),
+            principal: "the migration task".to_owned(),
+            needed,
+        });
+    }
     for profile in template.of_type("AWS::IAM::InstanceProfile") {
         for role in profile
             .prop(&["Roles"])
@@ -502,6 +532,17 @@ pub fn expectations(
 }
 
 /// What the Session Manager agent on an instance calls.
+/// The logical id of the migration task's role.
+pub const MIGRATION_TASK_ROLE: &str = "MigrationTaskRole";
+
+/// The variables of a task that name the secrets `migrate` logs in with or sets up.
+pub const MIGRATION_SECRET_VARIABLES: &[&str] = &[
+    "DATABASE_ADMIN_SECRET_ARN",
+    "DATABASE_WRITER_SECRET_ARN",
+    "DATABASE_READER_SECRET_ARN",
+    "DATABASE_PREVIEWS_SECRET_ARN",
+];
+
 const SESSION_MANAGER_ACTIONS: &[&str] = &[
     "ec2messages:AcknowledgeMessage",
     "ec2messages:DeleteMessage",

@@ -79,6 +79,49 @@ pub fn check_stack_roles(
     problems
 }
 
+/// No role but the migration task's and the proxy's may read the database's administrative
+/// secret (the stack's output `DatabaseAdminSecretArn`: the master user, or in a preview the
+/// previews role): functions and tasks connect with the secret of their own login.
+pub fn check_database_logins(template: &Template<'_>) -> Vec<(String, String)> {
+    let Some(admin) = template
+        .root()
+        .get("Outputs")
+        .and_then(|outputs| outputs.get("DatabaseAdminSecretArn"))
+        .and_then(|output| output.get("Value"))
+    else {
+        return Vec::new();
+    };
+    let proxy_roles: Vec<&str> = template
+        .of_type("AWS::RDS::DBProxy")
+        .filter_map(|proxy| proxy.prop(&["RoleArn"]).and_then(Template::referenced_id))
+        .collect();
+    let mut problems = Vec::new();
+    for role in template.of_type("AWS::IAM::Role") {
+        if role.id == crate::iam::MIGRATION_TASK_ROLE || proxy_roles.contains(&role.id) {
+            continue;
+        }
+        for statements in role.inline_statements() {
+            let (allowed, _) = crate::iam::allowed_pairs(statements);
+            for pair in allowed {
+                let reads = matches!(
+                    pair.action.as_str(),
+                    "secretsmanager:GetSecretValue" | "secretsmanager:*" | "*"
+                );
+                if reads && (&pair.resource == admin || resource_covers(&pair.resource, admin)) {
+                    problems.push((
+                        role.id.to_owned(),
+                        format!(
+                            "statement {} reads the database's administrative secret (the master user, or a preview's previews role): code connects with its own login's secret (`database: writer` or `reader` in functions.yaml)",
+                            pair.sid
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// Every action of every role of the stack template is one the boundary `boundary` (an ARN of a
 /// policy the bootstrap makes) allows: a role that needs more would fail in AWS, not here.
 pub fn check_roles_within_boundary(

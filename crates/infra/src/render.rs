@@ -158,6 +158,14 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
         !shared && database.is_some_and(|d| d.mode == DatabaseMode::External),
     );
     params.set("flags.proxy", aurora && database.is_some_and(|d| d.proxy));
+    // The previews role exists where previews may share the database: an environment that hosts
+    // them, and the local one (whose previews are the tests').
+    params.set(
+        "flags.previewsDatabaseRole",
+        !shared
+            && (config.bootstrap.as_ref().is_some_and(|b| b.hosts_previews)
+                || database.is_some_and(|d| d.mode == DatabaseMode::External)),
+    );
     params.set("flags.nat", nat_gateways >= 1);
     params.set("flags.twoNat", nat_gateways >= 2);
     params.set(
@@ -301,15 +309,20 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                 "every `refs` entry needs `export` and `own`",
             ));
         };
-        let value = if shared {
-            mapping_list(&[(
+        let value = match entry.get("shared") {
+            Some(own_resource) if shared => params.render(resources_file, own_resource)?,
+            _ if shared => mapping_list(&[(
                 "Fn::ImportValue",
                 format!("{platform_prefix}-{export}").into(),
-            )])
-        } else {
-            let own = params.render(resources_file, entry.get("own").unwrap_or(&Value::Null))?;
-            exports.push((export.to_owned(), own.clone()));
-            own
+            )]),
+            _ => {
+                let own =
+                    params.render(resources_file, entry.get("own").unwrap_or(&Value::Null))?;
+                if !own.is_null() {
+                    exports.push((export.to_owned(), own.clone()));
+                }
+                own
+            }
         };
         params.set(format!("refs.{key}"), value);
     }
@@ -425,7 +438,7 @@ pub fn render(config: &EnvironmentConfig, templates: &Templates) -> Result<Rende
                 own.set(
                     "function.reservedConcurrency",
                     match config.connections.concurrency.get(&principal.key) {
-                        Some(&concurrency) if spec.database => Value::from(concurrency),
+                        Some(&concurrency) if spec.database.is_some() => Value::from(concurrency),
                         _ => Value::String(crate::subst::OMIT.to_owned()),
                     },
                 );
@@ -598,13 +611,13 @@ fn condition_or_omit(principal: &Principal) -> Value {
 fn environment_variables(
     params: &Params,
     principal: &Principal,
-    database: bool,
+    database: Option<crate::functions::DatabaseAccess>,
     declared: &Mapping,
 ) -> Result<BTreeMap<String, Value>, InfraError> {
     let mut variables = BTreeMap::new();
     let reference = |name: &str| params.get(name).cloned().unwrap_or(Value::Null);
     variables.insert("ENVIRONMENT".to_owned(), reference("env"));
-    if database {
+    if let Some(access) = database {
         variables.insert("DATABASE_HOST".to_owned(), reference("refs.databaseHost"));
         variables.insert(
             "DATABASE_READER_HOST".to_owned(),
@@ -615,8 +628,14 @@ fn environment_variables(
         variables.insert("DATABASE_SCHEMA".to_owned(), reference("database.schema"));
         variables.insert(
             "DATABASE_SECRET_ARN".to_owned(),
-            reference("refs.databaseSecretArn"),
+            reference(access.secret_param()),
         );
+        if access != crate::functions::DatabaseAccess::Legacy {
+            variables.insert(
+                "DATABASE_SSLMODE".to_owned(),
+                reference("refs.databaseSslMode"),
+            );
+        }
     }
     for (name, value) in declared {
         let name = name.as_str().unwrap_or_default().to_owned();
@@ -1083,7 +1102,7 @@ mod preview_tests {
         assert_eq!(hosted.stack_name, "preview-pr-7-userlog");
         assert_eq!(hosted.account_id, "000000000000");
         assert!(
-            text.contains("Fn::ImportValue: local-userlog-DatabaseHost"),
+            text.contains("Fn::ImportValue: local-userlog-DatabaseDirectHost"),
             "{text}"
         );
         assert!(!text.contains("staging-userlog"), "{text}");

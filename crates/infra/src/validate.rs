@@ -160,6 +160,11 @@ pub fn validate(rendered: &Rendered) -> Vec<Finding> {
     ));
     out.extend(findings(
         &environment,
+        Check::Iam,
+        crate::privilege::check_database_logins(&template),
+    ));
+    out.extend(findings(
+        &environment,
         Check::Events,
         crate::events::check_rules(&template, STATE_MACHINE_ID),
     ));
@@ -361,16 +366,7 @@ fn check_deploy_roles(
     let mut problems = Vec::new();
     for role in template.of_type("AWS::IAM::Role") {
         let subject = format!("bootstrap {}", role.id);
-        for policy in role
-            .prop(&["Policies"])
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            let statements = policy
-                .get("PolicyDocument")
-                .and_then(|d| d.get("Statement"))
-                .unwrap_or(&Value::Null);
+        for statements in role.inline_statements() {
             let (pairs, form) = allowed_pairs(statements);
             problems.extend(form.into_iter().map(|p| (subject.clone(), p)));
             let unreasoned: BTreeSet<&str> = pairs

@@ -56,7 +56,7 @@ fn changes_show_per_state_and_per_resource_and_flag_wider_access() {
                           - sns:Publish
           +               - sns:Subscribe
                         Resource: arn:aws:sns:ap-northeast-1:111111111111:staging-userlog-alerts
-                      - Sid: DatabaseSecret
+                      - Sid: DatabaseWriterSecret
                         Effect: Allow
 
         - Resources CriticalErrorAlarm (AWS::CloudWatch::Alarm)

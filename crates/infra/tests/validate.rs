@@ -206,7 +206,7 @@ fn a_role_with_a_permission_nothing_needs() {
                 .push("dynamodb:DeleteItem".into());
         },
         expect![[r#"
-            error[iam] staging ValidateCsvRole: allows dynamodb:DeleteItem on {"Fn::GetAtt":["DatabaseCluster","MasterUserSecret.SecretArn"]} (statement DatabaseSecret), which function validate-csv does not need
+            error[iam] staging ValidateCsvRole: allows dynamodb:DeleteItem on {"Ref":"DatabaseWriterSecret"} (statement DatabaseWriterSecret), which function validate-csv does not need
         "#]],
     );
 }
@@ -542,24 +542,35 @@ fn a_deploy_role_that_trusts_a_branch_next_to_its_environment() {
     );
 }
 
+/// The path from a role to its first inline policy's statements (the role's id goes first).
+const POLICY_STATEMENTS: [&str; 6] = [
+    "",
+    "Properties",
+    "Policies",
+    "0",
+    "PolicyDocument",
+    "Statement",
+];
+
 /// The statement `sid` of the bootstrap role `role` in staging.
 fn bootstrap_statement<'a>(rendered: &'a mut Rendered, role: &str, sid: &str) -> &'a mut Value {
-    bootstrap_resource(
-        rendered,
-        &[
-            role,
-            "Properties",
-            "Policies",
-            "0",
-            "PolicyDocument",
-            "Statement",
-        ],
+    policy_statement(
+        bootstrap_resource(
+            rendered,
+            &POLICY_STATEMENTS.map(|p| if p.is_empty() { role } else { p }),
+        ),
+        sid,
     )
-    .as_sequence_mut()
-    .expect("a list of statements")
-    .iter_mut()
-    .find(|statement| statement["Sid"].as_str() == Some(sid))
-    .unwrap_or_else(|| panic!("{role} has no statement {sid}"))
+}
+
+/// The statement `sid` of a list of statements.
+fn policy_statement<'a>(statements: &'a mut Value, sid: &str) -> &'a mut Value {
+    statements
+        .as_sequence_mut()
+        .expect("a list of statements")
+        .iter_mut()
+        .find(|statement| statement["Sid"].as_str() == Some(sid))
+        .unwrap_or_else(|| panic!("no statement {sid}"))
 }
 
 /// The statements of the bootstrap's permissions boundary `policy` in staging.
@@ -713,6 +724,28 @@ fn a_deploy_role_that_sets_any_stack_policy() {
         },
         expect![[r#"
             error[iam] staging bootstrap GitHubDeployRole: statement SetTheApprovedStackPolicy allows cloudformation:SetStackPolicy from any source: require the approved copy (Condition cloudformation:StackPolicyUrl), or the stack policy restrains nobody who deploys
+        "#]],
+    );
+}
+
+#[test]
+fn a_function_on_the_master_secret() {
+    check(
+        |r| {
+            let statement = policy_statement(
+                resource(
+                    r,
+                    &POLICY_STATEMENTS.map(|p| if p.is_empty() { "StatsApiRole" } else { p }),
+                ),
+                "DatabaseReaderSecret",
+            );
+            statement["Resource"] =
+                common::yaml("{Fn::GetAtt: [DatabaseCluster, MasterUserSecret.SecretArn]}");
+        },
+        expect![[r#"
+            error[iam] staging StatsApiRole: allows secretsmanager:GetSecretValue on {"Fn::GetAtt":["DatabaseCluster","MasterUserSecret.SecretArn"]} (statement DatabaseReaderSecret), which function stats-api does not need
+            error[iam] staging StatsApiRole: lacks secretsmanager:GetSecretValue on {"Ref":"DatabaseReaderSecret"} (needed by stats-api in functions.yaml)
+            error[iam] staging StatsApiRole: statement DatabaseReaderSecret reads the database's administrative secret (the master user, or a preview's previews role): code connects with its own login's secret (`database: writer` or `reader` in functions.yaml)
         "#]],
     );
 }

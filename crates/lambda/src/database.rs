@@ -6,8 +6,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use userlog_aws::{AwsError, Endpoint, database_url_from_env_for};
+use userlog_aws::{
+    AwsError, Endpoint, database_url_for_secret, database_url_from_env_for, read_login,
+};
 use userlog_db::migrate::{InvalidSchemaName, SchemaName, lazy_pool};
+use userlog_db::roles::{EnvironmentLogins, Login, MigrationPlan};
 
 /// The connections one function instance (or task) opens at most: it handles one invocation at a
 /// time, and nothing in a handler holds two connections at once. The connection budget of every
@@ -60,4 +63,84 @@ async fn pool_for(
         IDLE_TIMEOUT,
     )
     .map_err(PoolError::Url)
+}
+
+/// Why the migration step's logins could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationSetupError {
+    #[error("{0} is not set: the task definition predates database roles; deploy the stack first")]
+    Missing(&'static str),
+    #[error("cannot read the login of {variable}")]
+    Login {
+        variable: &'static str,
+        #[source]
+        source: AwsError,
+    },
+    #[error("DATABASE_SCHEMA is not a valid schema name")]
+    Schema(#[source] InvalidSchemaName),
+    #[error("the database URL is not usable")]
+    Url(#[source] sqlx::Error),
+}
+
+/// What `import-csv migrate` does, from the task's environment: the administrative login
+/// (`DATABASE_ADMIN_SECRET_ARN`: the master user, or in a preview the previews role) and the
+/// logins it sets up (`DATABASE_WRITER_SECRET_ARN`, `DATABASE_READER_SECRET_ARN`,
+/// `DATABASE_PREVIEWS_SECRET_ARN`; a preview's own, `DATABASE_SECRET_ARN`). Only the migration
+/// task's role may read these secrets.
+pub async fn migration_from_env(
+    sdk: &SdkConfig,
+) -> Result<(sqlx::postgres::PgConnectOptions, MigrationPlan), MigrationSetupError> {
+    let variable = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(MigrationSetupError::Missing(name))
+    };
+    let login = |name: &'static str| async move {
+        let arn = variable(name)?;
+        let (user, password) =
+            read_login(sdk, &arn)
+                .await
+                .map_err(|source| MigrationSetupError::Login {
+                    variable: name,
+                    source,
+                })?;
+        Ok::<_, MigrationSetupError>(Login {
+            name: user,
+            password,
+        })
+    };
+    let admin_arn = variable("DATABASE_ADMIN_SECRET_ARN")?;
+    let admin_url = database_url_for_secret(sdk, &admin_arn, Endpoint::Writer)
+        .await
+        .map_err(|source| MigrationSetupError::Login {
+            variable: "DATABASE_ADMIN_SECRET_ARN",
+            source,
+        })?;
+    let admin = userlog_db::migrate::connect_options(admin_url.expose_secret(), None)
+        .map_err(MigrationSetupError::Url)?;
+    let schema = std::env::var("DATABASE_SCHEMA")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| SchemaName::parse(&s))
+        .transpose()
+        .map_err(MigrationSetupError::Schema)?;
+    let plan = match schema.as_ref().and_then(SchemaName::pull_request) {
+        Some(number) => MigrationPlan::Preview {
+            number,
+            previews: login("DATABASE_ADMIN_SECRET_ARN").await?,
+            own: login("DATABASE_SECRET_ARN").await?,
+        },
+        None => MigrationPlan::Environment {
+            logins: EnvironmentLogins {
+                writer: login("DATABASE_WRITER_SECRET_ARN").await?,
+                reader: login("DATABASE_READER_SECRET_ARN").await?,
+                previews: match variable("DATABASE_PREVIEWS_SECRET_ARN") {
+                    Ok(_) => Some(login("DATABASE_PREVIEWS_SECRET_ARN").await?),
+                    Err(_) => None,
+                },
+            },
+        },
+    };
+    Ok((admin, plan))
 }

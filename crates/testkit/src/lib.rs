@@ -182,7 +182,51 @@ async fn drop_databases_of_ended_processes(maintenance_url: &str) -> Result<(), 
             let _ = drop_database(&mut connection, &name).await;
         }
     }
+    // Roles of ended processes' databases (`<database>_writer`, ...).
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
+            .bind(NAME_PREFIX)
+            .fetch_all(&mut connection)
+            .await?;
+    let mut prefixes: Vec<String> = roles
+        .iter()
+        .filter_map(|role| {
+            let database: Vec<&str> = role.splitn(5, '_').take(4).collect();
+            let database = database.join("_");
+            creator_pid(&database)
+                .filter(|pid| !userlog_local::process::process_is_alive(*pid))
+                .map(|_| database)
+        })
+        .collect();
+    prefixes.dedup();
+    for prefix in prefixes {
+        let _ = drop_roles_on(&mut connection, &prefix).await;
+    }
     connection.close().await
+}
+
+/// Drops the roles named `<prefix>_...` (a test's roles are named after its database; roles
+/// belong to the whole cluster, so dropping the database leaves them). Their objects went with
+/// the database; what remains of them elsewhere is dropped first.
+pub async fn drop_roles(prefix: &str) -> Result<(), TestkitError> {
+    let maintenance_url = MAINTENANCE_URL.get_or_try_init(find_server).await?;
+    let mut connection = PgConnection::connect(maintenance_url).await?;
+    drop_roles_on(&mut connection, prefix).await?;
+    connection.close().await?;
+    Ok(())
+}
+
+async fn drop_roles_on(connection: &mut PgConnection, prefix: &str) -> Result<(), sqlx::Error> {
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1",
+    )
+    .bind(format!("{prefix}_"))
+    .fetch_all(&mut *connection)
+    .await?;
+    for role in roles {
+        userlog_db::roles::drop_role(connection, &role).await?;
+    }
+    Ok(())
 }
 
 async fn drop_database(connection: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {

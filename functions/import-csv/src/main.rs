@@ -1,16 +1,19 @@
 //! The `import-csv` ECS task: reads its job from the environment, imports, and exits 0 when the
 //! file was applied, 1 when it was rejected or failed (nothing applied), 2 when it could not run.
-//! `import-csv migrate` applies the database migrations instead (the deploy runs it as a one-off
-//! task inside the environment's network, where a private database is reachable): exit 0 when
-//! the schema is current, 2 when it could not be made so.
+//! `import-csv migrate` applies the database migrations and makes the database roles instead (the
+//! deploy runs it as a one-off task inside the environment's network, where a private database is
+//! reachable, with the migration role): exit 0 when the schema is current, 2 when it could not be
+//! made so. `import-csv drop-preview` drops a preview's schema and role (`preview down` runs it
+//! before the stack goes): exit 0 when they are gone, 2 when they could not be dropped.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use import_csv::{Deps, Task, run};
 use userlog_aws::{AuditLog, AwsSettings, Clients, ErrorLog, sdk_config};
+use userlog_db::roles::{MigrationPlan, RoleNames, migrate_database};
 use userlog_domain::rules::ImportStatus;
-use userlog_lambda::database::database_pool;
+use userlog_lambda::database::{database_pool, migration_from_env};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,9 +35,21 @@ async fn main() -> ExitCode {
                 }
             };
         }
+        Some("drop-preview") => {
+            return match drop_preview().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "the preview's schema was not dropped"
+                    );
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(other) => {
             tracing::error!(
-                "unknown command `{other}`: run with no argument to import, or `migrate`"
+                "unknown command `{other}`: run with no argument to import, or `migrate`, or `drop-preview`"
             );
             return ExitCode::from(2);
         }
@@ -67,27 +82,49 @@ async fn import() -> anyhow::Result<ImportStatus> {
     Ok(summary.status)
 }
 
-/// Applies the pending migrations to the task's database (into `DATABASE_SCHEMA` when it names a
-/// schema of its own), and prints which it applied as one JSON line.
+/// The migration step: as the administrative login, applies the pending migrations and makes
+/// the database roles (crates/db/src/roles.rs), and prints what it did as one JSON line.
 async fn migrate() -> anyhow::Result<()> {
-    let schema = std::env::var("DATABASE_SCHEMA")
-        .ok()
-        .filter(|s| !s.is_empty() && s != "public")
-        .map(|s| userlog_db::migrate::SchemaName::parse(&s))
-        .transpose()
-        .context("DATABASE_SCHEMA")?;
     let sdk = sdk_config().await;
-    let pool = database_pool(&sdk, None)
+    let (admin, plan) = migration_from_env(&sdk)
         .await
-        .context("making the database pool")?;
-    let report = userlog_db::migrate::run(&pool, schema.as_ref())
+        .context("reading the migration's logins")?;
+    let outcome = migrate_database(&admin, &RoleNames::deployed(), &plan)
         .await
-        .context("applying the migrations")?;
-    let applied: Vec<String> = report
+        .context("migrating the database")?;
+    let applied: Vec<String> = outcome
+        .migrations
         .applied
         .iter()
         .map(|m| format!("{} {}", m.version, m.description))
         .collect();
-    println!("{}", serde_json::json!({"migrationsApplied": applied}));
+    println!(
+        "{}",
+        serde_json::json!({"migrationsApplied": applied, "roles": outcome.roles, "previewRole": outcome.preview_role})
+    );
+    Ok(())
+}
+
+/// Drops the preview's schema and role as the previews role, and prints whether they existed as
+/// one JSON line.
+async fn drop_preview() -> anyhow::Result<()> {
+    let sdk = sdk_config().await;
+    let (admin, plan) = migration_from_env(&sdk)
+        .await
+        .context("reading the migration's logins")?;
+    let MigrationPlan::Preview {
+        number, previews, ..
+    } = plan
+    else {
+        anyhow::bail!("DATABASE_SCHEMA is not a preview's schema (pr_<N>): nothing is dropped");
+    };
+    let existed =
+        userlog_db::roles::drop_preview(&admin, &RoleNames::deployed(), number, &previews)
+            .await
+            .context("dropping the preview's schema and role")?;
+    println!(
+        "{}",
+        serde_json::json!({"dropped": existed, "schema": format!("pr_{number}")})
+    );
     Ok(())
 }
