@@ -522,10 +522,10 @@ BEGIN
     ELSE
         EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD %L', role_name, password);
     END IF;
-    -- Making the role own the schema takes membership in it.
-    IF NOT pg_has_role(current_user, role_name, 'MEMBER') THEN
-        EXECUTE format('GRANT %I TO %I', role_name, current_user);
-    END IF;
+    -- Making the role own the schema takes being able to act as it. Granted every time: on
+    -- PostgreSQL 16 a role's creator holds only ADMIN OPTION on it, without SET; a repeated grant
+    -- is a notice.
+    EXECUTE format('GRANT %I TO %I', role_name, current_user);
     EXECUTE format('ALTER ROLE %I SET search_path = %I', role_name, schema_name);
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema_name) THEN
         EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', schema_name, role_name);
@@ -566,9 +566,7 @@ BEGIN
             OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name);
     EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', schema_name);
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
-        IF NOT pg_has_role(current_user, role_name, 'MEMBER') THEN
-            EXECUTE format('GRANT %I TO %I', role_name, current_user);
-        END IF;
+        EXECUTE format('GRANT %I TO %I', role_name, current_user);
         EXECUTE format('DROP OWNED BY %I', role_name);
         EXECUTE format('DROP ROLE %I', role_name);
     END IF;

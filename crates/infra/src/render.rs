@@ -1107,6 +1107,11 @@ mod preview_tests {
         );
         assert!(!text.contains("staging-userlog"), "{text}");
         assert!(text.contains("DATABASE_SCHEMA: pr_7"));
+        // Straight to the cluster, in the TLS mode the platform says for that.
+        assert!(
+            text.contains("Fn::ImportValue: local-userlog-DatabaseDirectSslMode"),
+            "{text}"
+        );
         assert!(render_preview(7, EnvironmentName::Preview(8), &templates).is_err());
     }
 
