@@ -486,20 +486,21 @@ async fn install_preview_functions(
     connection: &mut PgConnection,
     names: &RoleNames,
 ) -> Result<(), RolesError> {
-    let schema = names.previews();
+    // The functions live in a schema named after the role that may call them.
     let previews = names.previews();
+    let schema = &previews;
     let prefix = &names.prefix;
     run(
         connection,
         "CREATE SCHEMA IF NOT EXISTS %I",
-        &[&schema],
+        &[schema],
         "create the previews' schema",
     )
     .await?;
     run(
         connection,
         "REVOKE ALL ON SCHEMA %I FROM PUBLIC",
-        &[&schema],
+        &[schema],
         "close the previews' schema",
     )
     .await?;
@@ -548,7 +549,7 @@ BEGIN
     RETURN role_name;
 END
 $body$"#,
-        schema = quote(&schema),
+        schema = quote(schema),
         prefix_literal = literal(prefix),
     );
     let drop = format!(
@@ -573,7 +574,7 @@ BEGIN
     RETURN existed;
 END
 $body$"#,
-        schema = quote(&schema),
+        schema = quote(schema),
         prefix_literal = literal(prefix),
     );
     for (sql, what) in [
@@ -586,7 +587,7 @@ $body$"#,
             .map_err(RolesError::sql(what))?;
     }
     for function in ["create_preview(bigint, text)", "drop_preview(bigint)"] {
-        let function = format!("{}.{function}", quote(&schema));
+        let function = format!("{}.{function}", quote(schema));
         for statement in [
             format!("REVOKE ALL ON FUNCTION {function} FROM PUBLIC"),
             format!(
@@ -603,7 +604,7 @@ $body$"#,
     run(
         connection,
         "GRANT USAGE ON SCHEMA %I TO %I",
-        &[&schema, &previews],
+        &[schema, &previews],
         "grant the previews' schema",
     )
     .await

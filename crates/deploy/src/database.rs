@@ -79,9 +79,9 @@ pub async fn migrate(
     let plan = plan(schema, logins)
         .ok_or_else(|| DeployError::other("the logins of the migration step are incomplete"))?;
     let admin = userlog_db::migrate::connect_options(url, None).map_err(|source| {
-        DeployError::Migration {
+        DeployError::MigrationStep {
             target: describe(schema),
-            source: userlog_db::migrate::MigrateError::Connect(source),
+            source: userlog_db::migrate::MigrateError::Connect(source).into(),
         }
     })?;
     userlog_db::roles::migrate_database(&admin, &RoleNames::deployed(), &plan)

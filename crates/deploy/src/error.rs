@@ -194,15 +194,6 @@ pub enum DeployError {
     /// The stack's database schema is not a valid schema name.
     #[error("the stack's database schema cannot be migrated")]
     Schema(#[source] userlog_db::migrate::InvalidSchemaName),
-    /// Migrating the database failed.
-    #[error("migrating the database ({target}) failed")]
-    Migration {
-        /// The schema.
-        target: String,
-        /// Why.
-        #[source]
-        source: userlog_db::migrate::MigrateError,
-    },
     /// The migration step (migrations and database roles) failed.
     #[error("the migration step ({target}) failed")]
     MigrationStep {

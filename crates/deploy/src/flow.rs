@@ -484,26 +484,20 @@ async fn deploy_locked(
     // Migrate.
     match &request.database_url {
         _ if request.migrate_in_task => {
-            let state_machine = aws
+            let outputs = aws
                 .describe_stack(&stack_name)
                 .await?
-                .and_then(|s| s.outputs.get(crate::upload::STATE_MACHINE_OUTPUT).cloned())
-                .ok_or_else(|| {
-                    DeployError::other(format!(
-                        "{stack_name} has no output {}: the migration task cannot be found",
-                        crate::upload::STATE_MACHINE_OUTPUT
-                    ))
+                .map(|s| s.outputs)
+                .unwrap_or_default();
+            let (state_machine, role) =
+                crate::migrate_task::task_outputs(&outputs).map_err(|output| {
+                    DeployError::MissingOutput {
+                        stack: stack_name.clone(),
+                        output: output.to_owned(),
+                        environment: target.environment.to_string(),
+                    }
                 })?;
-            let role = aws
-                .describe_stack(&stack_name)
-                .await?
-                .and_then(|s| s.outputs.get(crate::migrate_task::ROLE_OUTPUT).cloned())
-                .ok_or_else(|| DeployError::MissingOutput {
-                    stack: stack_name.clone(),
-                    output: crate::migrate_task::ROLE_OUTPUT.to_owned(),
-                    environment: target.environment.to_string(),
-                })?;
-            let task = crate::migrate_task::run(aws, &state_machine, &role, progress).await?;
+            let task = crate::migrate_task::run(aws, state_machine, role, progress).await?;
             summary.migration_task = Some(task);
         }
         Some(url) => {

@@ -27,6 +27,15 @@ pub struct MigrationTask {
 /// The command the container runs instead of an import.
 pub const MIGRATE_COMMAND: &str = "migrate";
 
+/// The state machine and the migration role a stack's outputs name: what a one-off task needs;
+/// the output that is missing otherwise.
+pub fn task_outputs(
+    outputs: &std::collections::BTreeMap<String, String>,
+) -> Result<(&str, &str), &'static str> {
+    let get = |name: &'static str| outputs.get(name).map(String::as_str).ok_or(name);
+    Ok((get(crate::upload::STATE_MACHINE_OUTPUT)?, get(ROLE_OUTPUT)?))
+}
+
 /// The command that drops a preview's schema and role (before its stack goes).
 pub const DROP_PREVIEW_COMMAND: &str = "drop-preview";
 

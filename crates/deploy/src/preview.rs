@@ -285,17 +285,14 @@ async fn drop_in_task(
     progress: &dyn Progress,
 ) -> bool {
     let what = format!("schema pr_{0} and role userlog_pr_{0}", request.number);
-    let outputs = (
-        stack.outputs.get(crate::upload::STATE_MACHINE_OUTPUT),
-        stack.outputs.get(crate::migrate_task::ROLE_OUTPUT),
-    );
-    let (Some(state_machine), Some(role)) = outputs else {
-        progress.warn(&format!(
-            "{what} were not dropped: the stack has no migration task (no output {} or {})",
-            crate::upload::STATE_MACHINE_OUTPUT,
-            crate::migrate_task::ROLE_OUTPUT
-        ));
-        return false;
+    let (state_machine, role) = match crate::migrate_task::task_outputs(&stack.outputs) {
+        Ok(found) => found,
+        Err(output) => {
+            progress.warn(&format!(
+                "{what} were not dropped: the stack has no migration task (no output {output})"
+            ));
+            return false;
+        }
     };
     if request.dry_run {
         removal.removed.push(format!("{what} (by a one-off task)"));

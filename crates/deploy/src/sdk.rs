@@ -757,7 +757,6 @@ impl Aws {
         Ok(output.definition().to_owned())
     }
 
-    /// Starts one task of `task` whose container runs `command`; the task's ARN.
     /// The login (username and password) in secret `arn`.
     pub async fn login(&self, arn: &str) -> AwsResult<userlog_db::roles::Login> {
         let output = self
@@ -776,6 +775,8 @@ impl Aws {
         Ok(userlog_db::roles::Login { name, password })
     }
 
+    /// Starts one task of `task` whose container runs `command`, with `task_role` in place of the
+    /// task definition's role when given; the task's ARN.
     pub async fn run_task(
         &self,
         task: &crate::migrate_task::MigrationTask,

@@ -151,10 +151,6 @@ pub struct Principal {
     pub planned: bool,
     /// Whether it connects to the database (it has a share of the connection budget).
     pub database: bool,
-    /// The login it connects as.
-    pub database_access: Option<DatabaseAccess>,
-    /// The catalog resources its needs name.
-    pub resources: BTreeSet<String>,
 }
 
 impl Principal {
@@ -309,8 +305,6 @@ impl FunctionSpec {
             metrics: self.metrics.clone(),
             planned: self.planned,
             database: self.database.is_some(),
-            database_access: self.database,
-            resources: self.needs.iter().map(|n| n.resource.clone()).collect(),
         })
     }
 

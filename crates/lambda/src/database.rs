@@ -135,9 +135,11 @@ pub async fn migration_from_env(
             logins: EnvironmentLogins {
                 writer: login("DATABASE_WRITER_SECRET_ARN").await?,
                 reader: login("DATABASE_READER_SECRET_ARN").await?,
-                previews: match variable("DATABASE_PREVIEWS_SECRET_ARN") {
-                    Ok(_) => Some(login("DATABASE_PREVIEWS_SECRET_ARN").await?),
-                    Err(_) => None,
+                // Only where previews share the database.
+                previews: if variable("DATABASE_PREVIEWS_SECRET_ARN").is_ok() {
+                    Some(login("DATABASE_PREVIEWS_SECRET_ARN").await?)
+                } else {
+                    None
                 },
             },
         },
